@@ -1,0 +1,68 @@
+# tenant-proxy: `make run` starts a local cluster and the proxy; `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+KUBE_VERSION := v1.37.2
+KUBE_LDFLAGS := -s -w \
+	-X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 \
+	-X k8s.io/component-base/version.gitMinor=37 \
+	-X k8s.io/component-base/version.gitTreeState=clean \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/client-go/pkg/version.gitMajor=1 \
+	-X k8s.io/client-go/pkg/version.gitMinor=37 \
+	-X k8s.io/client-go/pkg/version.gitTreeState=clean
+CLUSTER_BINS := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/etcd $(BIN)/capsule $(BIN)/capsule-crds
+E2E_TIMEOUT ?= 30m
+
+.PHONY: all build cluster-bins run test unit e2e bench fmt vet clean
+
+all: build
+
+build: $(BIN)/tenant-proxy
+
+$(BIN)/tenant-proxy: $(shell find cmd internal -name '*.go' 2>/dev/null) go.mod go.sum
+	@echo ">> building tenant-proxy"
+	$(GO) build -o $@ ./cmd/tenant-proxy
+
+cluster-bins: $(CLUSTER_BINS)
+
+# The control-plane binaries are built once from pinned modules and cached in ./bin.
+$(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl: hack/tools/kubernetes/go.mod
+	@echo ">> building $(notdir $@) $(KUBE_VERSION) from k8s.io/kubernetes (first build takes about 5 minutes)"
+	cd hack/tools/kubernetes && $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/$(notdir $@)
+
+$(BIN)/etcd: hack/tools/etcd/go.mod
+	@echo ">> building etcd"
+	cd hack/tools/etcd && $(GO) build -trimpath -o $@ go.etcd.io/etcd/server/v3
+
+$(BIN)/capsule: hack/tools/capsule/go.mod
+	@echo ">> building the Capsule controller v0.13.11 (first build takes about 3 minutes)"
+	cd hack/tools/capsule && $(GO) build -trimpath -o $@ github.com/projectcapsule/capsule/cmd/controller
+
+run: build cluster-bins
+	@echo ">> starting a local cluster with Capsule, demo tenants and the proxy (Ctrl-C stops everything)"
+	$(GO) run ./hack/localcluster -bin $(BIN) -proxy $(BIN)/tenant-proxy
+
+test: build cluster-bins
+	@echo ">> unit tests"
+	$(GO) test -count=1 ./internal/... ./cmd/...
+	@echo ">> end-to-end tests against a real kube-apiserver, etcd, Capsule and kubectl"
+	TENANT_PROXY_BIN=$(BIN) $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/... 2>&1 | tee /tmp/tenant-proxy-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+.*_test.go)' ; exit $${PIPESTATUS[0]}
+
+bench: build cluster-bins
+	TENANT_PROXY_BIN=$(BIN) $(GO) run ./bench/cmd/bench
+
+fmt:
+	gofmt -l -w cmd internal e2e hack bench
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)
+
+# Capsule's CRDs (and their conversion-webhook patches) from the pinned module, for the test bed.
+$(BIN)/capsule-crds: hack/tools/capsule/go.mod
+	@echo ">> copying Capsule CRDs"
+	rm -rf $@ && mkdir -p $@ && cp "$$(cd hack/tools/capsule && $(GO) list -m -f '{{.Dir}}' github.com/projectcapsule/capsule)"/charts/capsule/crds/* $@/ && chmod -R u+w $@

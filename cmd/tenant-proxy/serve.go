@@ -1,0 +1,35 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/webserver"
+)
+
+func newServeCommand() *cobra.Command {
+	opts := webserver.NewOptions()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the proxy on the secure port",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Debug {
+				_ = cmd.Flags().Set("v", "4")
+			}
+			restConfig, err := webserver.RESTConfig(opts.Kubeconfig, opts.KubeContext)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			server, err := webserver.New(ctx, opts, restConfig)
+			if err != nil {
+				return err
+			}
+			klog.InfoS("Starting tenant-proxy", "upstream", restConfig.Host)
+			return server.Run(ctx)
+		},
+	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,41 @@
+// Package modules is the seam where interceptors plug into the proxy. Each sub-package serves one
+// intercepted resource family or API (tenant filtering, the release API). Everything no module claims is
+// forwarded to the API server as the caller.
+package modules
+
+import (
+	"context"
+	"net/http"
+
+	"k8s.io/apiserver/pkg/authentication/user"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+)
+
+// Request is the read-only view a module decides on: the authenticated (and, with --as, authorised
+// impersonated) caller, and kube-apiserver's own parse of exactly the URL that would be forwarded.
+type Request struct {
+	User user.Info
+	Info *apirequest.RequestInfo
+	HTTP *http.Request
+}
+
+// Module intercepts a family of requests.
+type Module interface {
+	// Name identifies the module in logs, metrics and audit records.
+	Name() string
+	// Intercept returns the handler that answers req, or nil when the module does not take it. It must not
+	// modify req; a module that wants the request forwarded as the caller uses the Forwarder it was given.
+	Intercept(req Request) http.Handler
+}
+
+// ReadinessChecker is implemented by modules that need caches synced before they answer correctly.
+// The proxy reports not ready until every such module is.
+type ReadinessChecker interface {
+	Ready(ctx context.Context) error
+}
+
+// Starter is implemented by modules with background work (informers); Start returns once started and
+// runs until ctx ends.
+type Starter interface {
+	Start(ctx context.Context) error
+}

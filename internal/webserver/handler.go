@@ -1,0 +1,190 @@
+package webserver
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/endpoints/filters"
+	"k8s.io/apiserver/pkg/endpoints/filters/impersonation"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/audit"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules"
+	"github.com/tenant-proxy/tenant-proxy/internal/request"
+)
+
+// chain holds what the request path needs; it is immutable once built.
+type chain struct {
+	authenticator          authenticator.Request
+	requestHeader          *authenticatorfactory.RequestHeaderConfig
+	apiAudiences           authenticator.Audiences
+	impersonationAuthz     authorizer.Authorizer
+	maxImpersonationValues int
+	modules                []modules.Module
+	forwarder              http.Handler
+	audit                  *audit.Logger
+	metrics                *metrics
+}
+
+// handler builds the filter chain in kube-apiserver's order: parse (on exactly the URL that will be
+// forwarded), authenticate, authorise client impersonation, then let a module answer or forward once.
+func (c *chain) handler() http.Handler {
+	var h http.Handler = http.HandlerFunc(c.dispatch)
+	h = impersonation.WithImpersonation(h, c.impersonationAuthz, codecs)
+	h = c.withImpersonationLimit(h)
+	h = recordCaller(h)
+	h = filters.WithAuthentication(h, c.authenticator, http.HandlerFunc(c.unauthorized), c.apiAudiences, c.requestHeader)
+	h = c.withRequestInfo(h)
+	return c.withAccounting(h)
+}
+
+func (c *chain) withRequestInfo(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, err := request.Parse(r)
+		if err != nil {
+			writeStatus(w, r, apierrors.NewBadRequest(err.Error()))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(apirequest.WithRequestInfo(r.Context(), info)))
+	})
+}
+
+func (c *chain) unauthorized(w http.ResponseWriter, r *http.Request) {
+	setDecision(r, audit.Denied, "authentication")
+	filters.Unauthorized(codecs).ServeHTTP(w, r)
+}
+
+// recordCaller remembers the authenticated caller before --as replaces it, for the audit record.
+func recordCaller(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := accountingFrom(r); a != nil {
+			a.authn, _ = apirequest.UserFrom(r.Context())
+			a.info, _ = apirequest.RequestInfoFrom(r.Context())
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withImpersonationLimit bounds the work a single request can ask of the impersonation check.
+func (c *chain) withImpersonationLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		count := 0
+		for name, values := range r.Header {
+			if strings.HasPrefix(name, "Impersonate-") {
+				count += len(values)
+			}
+		}
+		if count > c.maxImpersonationValues {
+			setDecision(r, audit.Denied, "impersonation")
+			writeStatus(w, r, apierrors.NewBadRequest(fmt.Sprintf("at most %d impersonation values are allowed", c.maxImpersonationValues)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// dispatch runs after authentication: the first module that takes the request answers it, otherwise it is
+// forwarded as the caller.
+func (c *chain) dispatch(w http.ResponseWriter, r *http.Request) {
+	caller, ok := apirequest.UserFrom(r.Context())
+	info, infoOK := apirequest.RequestInfoFrom(r.Context())
+	if !ok || !infoOK || caller.GetName() == "" {
+		writeStatus(w, r, apierrors.NewUnauthorized("Unauthorized"))
+		return
+	}
+	req := modules.Request{User: caller, Info: info, HTTP: r}
+	for _, m := range c.modules {
+		if h := m.Intercept(req); h != nil {
+			setDecision(r, audit.Intercepted, m.Name())
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	setDecision(r, audit.Forwarded, "")
+	c.forwarder.ServeHTTP(w, r)
+}
+
+// withAccounting is the outermost filter: it assigns the Audit-ID and, when the request ends, writes the
+// audit record and the metrics.
+func (c *chain) withAccounting(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		r, id := withAuditID(r)
+		acct := &accounting{}
+		r = r.WithContext(withAccountingContext(r.Context(), acct))
+		w.Header().Set("Audit-Id", id)
+		rw := &statusRecorder{ResponseWriter: w}
+		longRunning := requestedUpgrade(r) != "" || r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("follow") == "true" || strings.Contains(r.URL.Path, "/watch/")
+		done := c.metrics.begin(longRunning)
+		defer func() {
+			latency := time.Since(start)
+			code := rw.code()
+			verb := ""
+			if acct.info != nil {
+				verb = acct.info.Verb
+			}
+			done(verb, acct.decision, code, latency)
+			c.audit.Log(acct.record(id, r, code, start, latency))
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// statusRecorder records the status code and keeps streaming and upgrades working: it flushes (watch),
+// hijacks (exec, port-forward over HTTP/1.1) and unwraps for http.ResponseController.
+type statusRecorder struct {
+	http.ResponseWriter
+	status   int
+	hijacked bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Flush() {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := s.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("connection cannot be hijacked")
+	}
+	s.hijacked = true
+	return hj.Hijack()
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusRecorder) code() int {
+	switch {
+	case s.hijacked && s.status == 0:
+		return http.StatusSwitchingProtocols
+	case s.status == 0:
+		return http.StatusOK
+	}
+	return s.status
+}
