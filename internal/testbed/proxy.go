@@ -1,0 +1,152 @@
+package testbed
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Proxy is a tenant-proxy process running against the cluster as its own ServiceAccount, with the least
+// privilege it needs (impersonation and reviews), exactly as the Helm chart deploys it.
+type Proxy struct {
+	URL        string // https://127.0.0.1:<port>
+	CAFile     string // CA of the proxy's serving certificate (the cluster CA)
+	MetricsURL string // http://127.0.0.1:<port>
+	LogPath    string // everything the proxy printed
+	AuditPath  string // the proxy's audit log
+	process    *process
+}
+
+// ProxyNamespace and ProxyServiceAccount are the proxy's own identity in the test bed.
+const (
+	ProxyNamespace      = "tenant-proxy-system"
+	ProxyServiceAccount = "tenant-proxy"
+)
+
+// proxyClusterRole is the proxy's least privilege: impersonate callers, review their credentials and
+// permissions, and read the cluster's client CA. No write access and no wildcards.
+var proxyClusterRole = []rbacv1.PolicyRule{
+	{APIGroups: []string{""}, Resources: []string{"users", "groups", "serviceaccounts"}, Verbs: []string{"impersonate"}},
+	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"uids", "userextras/scopes", "userextras/authentication.kubernetes.io/credential-id", "userextras/authentication.kubernetes.io/node-name", "userextras/authentication.kubernetes.io/node-uid", "userextras/authentication.kubernetes.io/pod-name", "userextras/authentication.kubernetes.io/pod-uid"}, Verbs: []string{"impersonate"}},
+	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+	{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
+}
+
+// StartProxy runs the tenant-proxy binary with extra flags and returns once /readyz answers ok.
+func (c *Cluster) StartProxy(ctx context.Context, binary, name string, extraArgs ...string) (*Proxy, error) {
+	token, err := c.proxyIdentity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(c.Dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("proxy dir: %w", err)
+	}
+	kubeconfig := filepath.Join(dir, "upstream.kubeconfig")
+	if err := c.WriteKubeconfig(kubeconfig, c.URL, c.CAFile, ProxyServiceAccount, nil, nil, token); err != nil {
+		return nil, err
+	}
+	certPEM, keyPEM, err := c.CA.IssueServingCert("127.0.0.1", "localhost")
+	if err != nil {
+		return nil, err
+	}
+	if err := writePair(filepath.Join(dir, "serving"), certPEM, keyPEM); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{
+		URL:        "https://127.0.0.1:" + strconv.Itoa(ports[0]),
+		CAFile:     c.CAFile,
+		MetricsURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]),
+		LogPath:    filepath.Join(dir, name+".log"),
+		AuditPath:  filepath.Join(dir, "audit.log"),
+	}
+	args := append([]string{"serve",
+		"--kubeconfig", kubeconfig,
+		"--bind-address", "127.0.0.1",
+		"--secure-port", strconv.Itoa(ports[0]),
+		"--tls-cert-file", filepath.Join(dir, "serving.crt"),
+		"--tls-private-key-file", filepath.Join(dir, "serving.key"),
+		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--audit-log-path", p.AuditPath,
+	}, extraArgs...)
+	p.process, err = startProcess(dir, name, binary, args, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitReady(ctx); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	c.logf("testbed: %s ready at %s", name, p.URL)
+	return p, nil
+}
+
+// proxyIdentity creates the proxy's ServiceAccount and RBAC and returns a token for it.
+func (c *Cluster) proxyIdentity(ctx context.Context) (string, error) {
+	client := c.AdminClient
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "tenant-proxy"}, Rules: proxyClusterRole}
+	if _, err := client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", fmt.Errorf("proxy ClusterRole: %w", err)
+	}
+	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: ProxyServiceAccount, Namespace: ProxyNamespace}}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenant-proxy"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "tenant-proxy"},
+		Subjects:   subject,
+	}
+	if _, err := client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", fmt.Errorf("proxy ClusterRoleBinding: %w", err)
+	}
+	// Reading the cluster's client CA uses the role kube-apiserver itself maintains for that purpose.
+	reader := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenant-proxy-authentication-reader", Namespace: "kube-system"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "extension-apiserver-authentication-reader"},
+		Subjects:   subject,
+	}
+	if _, err := client.RbacV1().RoleBindings("kube-system").Create(ctx, reader, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", fmt.Errorf("proxy authentication reader binding: %w", err)
+	}
+	return c.ServiceAccountToken(ctx, ProxyNamespace, ProxyServiceAccount, 24*time.Hour)
+}
+
+func (p *Proxy) waitReady(ctx context.Context) error {
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(p.CAFile)
+	if err != nil {
+		return err
+	}
+	pool.AppendCertsFromPEM(caPEM)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return waitFor(ctx, p.process, "tenant-proxy /readyz", func(ctx context.Context) (bool, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/readyz", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+}
+
+// Stop ends the proxy process.
+func (p *Proxy) Stop() {
+	if p.process != nil {
+		p.process.stop()
+	}
+}
