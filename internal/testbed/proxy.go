@@ -150,3 +150,14 @@ func (p *Proxy) Stop() {
 		p.process.stop()
 	}
 }
+
+// PID is the proxy's process id (for CPU and memory measurements).
+func (p *Proxy) PID() int { return p.process.cmd.Process.Pid }
+
+// PID returns the process id of a running component ("kube-apiserver", "etcd", ...), or 0.
+func (c *Cluster) PID(component string) int {
+	if p := c.proc(component); p != nil && p.cmd.Process != nil {
+		return p.cmd.Process.Pid
+	}
+	return 0
+}
