@@ -59,11 +59,29 @@ type AuthenticatorConfig struct {
 	Anonymous          bool
 }
 
+// Authenticator authenticates requests and reports whether it is ready (an OIDC issuer's keys are fetched
+// in the background after start).
+type Authenticator struct {
+	authenticator.Request
+	healthChecks []func() error
+}
+
+// HealthCheck fails until every authenticator that loads state in the background has loaded it.
+func (a *Authenticator) HealthCheck() error {
+	for _, check := range a.healthChecks {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // NewAuthenticator assembles k8s.io/apiserver's authenticators in the API server's order: front proxy,
 // client certificate, bearer token (OIDC verified locally, anything else by a cached TokenReview), the
 // WebSocket bearer sub-protocol, and anonymous only when enabled.
-func NewAuthenticator(ctx context.Context, cfg AuthenticatorConfig) (authenticator.Request, error) {
+func NewAuthenticator(ctx context.Context, cfg AuthenticatorConfig) (*Authenticator, error) {
 	var requestAuthenticators []authenticator.Request
+	var healthChecks []func() error
 	if rh := cfg.RequestHeader; rh != nil {
 		requestAuthenticators = append(requestAuthenticators, headerrequest.NewDynamicVerifyOptionsSecure(
 			rh.CAContentProvider.VerifyOptions, rh.AllowedClientNames,
@@ -80,6 +98,7 @@ func NewAuthenticator(ctx context.Context, cfg AuthenticatorConfig) (authenticat
 			return nil, err
 		}
 		tokenAuthenticators = append(tokenAuthenticators, oidcAuth)
+		healthChecks = append(healthChecks, oidcAuth.HealthCheck)
 	}
 	if cfg.TokenReviews != nil {
 		backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 3}
@@ -106,10 +125,10 @@ func NewAuthenticator(ctx context.Context, cfg AuthenticatorConfig) (authenticat
 	if cfg.Anonymous {
 		auth = union.NewFailOnError(auth, anonymous.NewAuthenticator(nil))
 	}
-	return rejectMalformedCredentials(auth), nil
+	return &Authenticator{Request: rejectMalformedCredentials(auth), healthChecks: healthChecks}, nil
 }
 
-func newOIDCAuthenticator(ctx context.Context, cfg OIDCConfig) (authenticator.Token, error) {
+func newOIDCAuthenticator(ctx context.Context, cfg OIDCConfig) (oidc.AuthenticatorTokenWithHealthCheck, error) {
 	if cfg.ClientID == "" {
 		return nil, errors.New("--oidc-client-id is required with --oidc-issuer-url")
 	}

@@ -39,6 +39,7 @@ type Server struct {
 	metrics     *metrics
 	audit       *audit.Logger
 	servingInfo *server.SecureServingInfo
+	authn       *request.Authenticator
 
 	upstreamMu      sync.Mutex
 	upstreamChecked time.Time
@@ -93,7 +94,7 @@ func New(ctx context.Context, opts *Options, restConfig *rest.Config, mods ...mo
 	if err != nil {
 		return nil, err
 	}
-	authn, err := request.NewAuthenticator(ctx, request.AuthenticatorConfig{
+	s.authn, err = request.NewAuthenticator(ctx, request.AuthenticatorConfig{
 		ClientCA:           s.clientCA,
 		RequestHeader:      requestHeader,
 		TokenReviews:       reviews.AuthenticationV1(),
@@ -126,7 +127,7 @@ func New(ctx context.Context, opts *Options, restConfig *rest.Config, mods ...mo
 		return nil, err
 	}
 	c := &chain{
-		authenticator:          authn,
+		authenticator:          s.authn,
 		requestHeader:          requestHeader,
 		apiAudiences:           authenticator.Audiences(opts.APIAudiences),
 		impersonationAuthz:     impersonationAuthz,
@@ -263,6 +264,9 @@ func writeProbe(w http.ResponseWriter, err error) {
 func (s *Server) ready(ctx context.Context) error {
 	if len(s.clientCA.CurrentCABundleContent()) == 0 {
 		return errors.New("client CA not loaded yet")
+	}
+	if err := s.authn.HealthCheck(); err != nil {
+		return fmt.Errorf("authenticator: %w", err)
 	}
 	for _, m := range s.modules {
 		if rc, ok := m.(modules.ReadinessChecker); ok {
