@@ -78,12 +78,14 @@ func readAuditEvents(t *testing.T, keep func(auditEvent) bool) []auditEvent {
 	return events
 }
 
-// rawClient returns an HTTP client to the proxy that presents id's client certificate, if it has one, but
-// adds no Authorization header: tests set every header themselves.
+// rawClient returns an HTTP/1.1 client to the proxy that presents id's client certificate, if it has one,
+// but adds no Authorization header: tests set every header themselves. HTTP/1.1 because Connection and
+// Upgrade headers, the attacks tested with it, exist only there (kubectl covers HTTP/2).
 func rawClient(t *testing.T, id *identity) *http.Client {
 	t.Helper()
 	cfg := rest.CopyConfig(id.proxyConfig)
 	cfg.BearerToken = ""
+	cfg.NextProtos = []string{"http/1.1"}
 	tr, err := rest.TransportFor(cfg)
 	if err != nil {
 		t.Fatal(err)

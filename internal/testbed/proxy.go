@@ -40,6 +40,10 @@ var proxyClusterRole = []rbacv1.PolicyRule{
 	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"uids", "userextras/scopes", "userextras/authentication.kubernetes.io/credential-id", "userextras/authentication.kubernetes.io/node-name", "userextras/authentication.kubernetes.io/node-uid", "userextras/authentication.kubernetes.io/pod-name", "userextras/authentication.kubernetes.io/pod-uid"}, Verbs: []string{"impersonate"}},
 	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
 	{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
+	// The tenant index: namespaces and Capsule's tenancy, read only.
+	{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"list", "watch"}},
+	{APIGroups: []string{"capsule.clastix.io"}, Resources: []string{"tenants"}, Verbs: []string{"list", "watch"}},
+	{APIGroups: []string{"capsule.clastix.io"}, Resources: []string{"capsuleconfigurations"}, ResourceNames: []string{"default"}, Verbs: []string{"list", "watch"}},
 }
 
 // StartProxy runs the tenant-proxy binary with extra flags and returns once /readyz answers ok.
@@ -91,7 +95,7 @@ func (c *Cluster) StartProxy(ctx context.Context, binary, name string, extraArgs
 		p.Stop()
 		return nil, err
 	}
-	c.logf("testbed: %s ready at %s", name, p.URL)
+	c.logf("%s ready at %s", name, p.URL)
 	return p, nil
 }
 
