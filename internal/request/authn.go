@@ -83,12 +83,14 @@ func NewAuthenticator(ctx context.Context, cfg AuthenticatorConfig) (*Authentica
 	var requestAuthenticators []authenticator.Request
 	var healthChecks []func() error
 	if rh := cfg.RequestHeader; rh != nil {
-		requestAuthenticators = append(requestAuthenticators, headerrequest.NewDynamicVerifyOptionsSecure(
+		frontProxy := headerrequest.NewDynamicVerifyOptionsSecure(
 			rh.CAContentProvider.VerifyOptions, rh.AllowedClientNames,
-			rh.UsernameHeaders, rh.UIDHeaders, rh.GroupHeaders, rh.ExtraHeaderPrefixes))
+			rh.UsernameHeaders, rh.UIDHeaders, rh.GroupHeaders, rh.ExtraHeaderPrefixes)
+		requestAuthenticators = append(requestAuthenticators, onlyWithHeaders(frontProxy, rh.UsernameHeaders.Value))
 	}
 	if cfg.ClientCA != nil {
-		requestAuthenticators = append(requestAuthenticators, x509.NewDynamic(cfg.ClientCA.VerifyOptions, x509.CommonNameUserConversion))
+		certs := x509.NewDynamic(cfg.ClientCA.VerifyOptions, x509.CommonNameUserConversion)
+		requestAuthenticators = append(requestAuthenticators, newVerifiedCertCache(certs, cfg.ClientCA, time.Minute, 100000))
 	}
 
 	var tokenAuthenticators []authenticator.Token

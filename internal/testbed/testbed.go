@@ -77,6 +77,7 @@ type Cluster struct {
 	procs       []*process // in start order
 	saKeyFile   string
 	applier     *applier
+	capsule     *capsuleSetup
 	capsuleLock *os.File
 
 	stopOnce sync.Once
@@ -99,7 +100,12 @@ type OIDCIssuer struct {
 
 // Start builds nothing: it starts the binaries found in Options.BinDir and returns when the API server is ready,
 // the controller-manager has filled the aggregated admin/edit ClusterRoles and, with Options.Capsule, Capsule's
-// webhooks answer. On failure it stops what it started and keeps Dir, whose logs the error points to.
+// webhooks answer. Capsule is proven to work by a probe: tenant "testbed-probe" gets a namespace created by its
+// owner; the probe tenant and its namespace are deleted again before Start returns.
+//
+// Every Start is a new cluster with new keys, also in a reused Dir. On failure Start stops what it started and
+// keeps Dir, whose logs the error points to. Only one test bed with Capsule runs on a machine at a time (Capsule
+// binds a fixed port); Start waits for another one to stop.
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
@@ -122,25 +128,29 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 
 	began := time.Now()
 	steps := []step{
-		{"certificates and OIDC issuer", c.initPKI},
-		{"etcd", c.startEtcd},
-		{"kube-apiserver", c.startAPIServer},
-		{"kube-controller-manager", c.startControllerManager},
+		{"creating certificates and the OIDC issuer", c.initPKI},
+		{"starting etcd", c.startEtcd},
+		{"starting kube-apiserver", c.startAPIServer},
+		{"starting kube-controller-manager", c.startControllerManager},
 	}
 	if opts.Capsule {
-		steps = append(steps, step{"Capsule", c.startCapsule})
+		steps = append(steps,
+			step{"installing Capsule's CRDs and configuration", c.installCapsule},
+			step{"starting Capsule", c.startCapsule},
+			step{"probing Capsule: a tenant owner creates a namespace", c.probeCapsule},
+		)
 	}
 	steps = append(steps,
-		step{"aggregated ClusterRoles (kube-controller-manager)", c.waitControllerManager},
-		step{"OIDC authentication", c.waitOIDC},
+		step{"waiting for kube-controller-manager to aggregate ClusterRoles", c.waitControllerManager},
+		step{"waiting for kube-apiserver to accept OIDC tokens", c.waitOIDC},
 	)
 	for _, step := range steps {
 		stepBegan := time.Now()
-		c.logf("starting %s", step.name)
+		c.logf("%s", step.name)
 		if err := step.run(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", step.name, err)
 		}
-		c.logf("%s ready in %s", step.name, time.Since(stepBegan).Round(time.Millisecond))
+		c.logf("%s: done in %s", step.name, time.Since(stepBegan).Round(time.Millisecond))
 	}
 	c.logf("cluster ready at %s in %s (dir %s)", c.URL, time.Since(began).Round(time.Millisecond), c.Dir)
 	return c, nil
@@ -168,7 +178,12 @@ func (c *Cluster) Stop() error {
 // stopProcesses stops components in reverse start order, so none sees its dependencies vanish first.
 func (c *Cluster) stopProcesses() {
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		c.procs[i].stop()
+		began := time.Now()
+		how := "stopped"
+		if c.procs[i].stop() {
+			how = "killed"
+		}
+		c.logf("%s %s in %s", how, c.procs[i].name, time.Since(began).Round(time.Millisecond))
 	}
 	c.OIDC.close()
 	c.releaseCapsuleLock()
@@ -226,6 +241,12 @@ func (c *Cluster) makeDir() error {
 		return fmt.Errorf("testbed: %w", err)
 	}
 	c.Dir = dir
+	// Every Start makes new keys, so data of an earlier cluster in a reused Dir would be unreadable garbage.
+	for _, old := range []string{"etcd", "apiserver-audit.log"} {
+		if err := os.RemoveAll(filepath.Join(c.Dir, old)); err != nil {
+			return fmt.Errorf("testbed: %w", err)
+		}
+	}
 	for _, sub := range []string{"pki", "apiserver"} {
 		if err := os.MkdirAll(filepath.Join(c.Dir, sub), 0o755); err != nil {
 			return fmt.Errorf("testbed: %w", err)

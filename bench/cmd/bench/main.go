@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,7 +25,16 @@ func main() {
 	duration := flag.Duration("duration", 3*time.Second, "length of one round of one side (direct or via the proxy)")
 	rounds := flag.Int("rounds", 4, "rounds per workload; each has one direct and one proxy run")
 	out := flag.String("out", "bench/results.md", "where to write the results as Markdown")
+	only := flag.String("only", "", "comma-separated workload keys to run (cert-1,cert-16,token-1,token-16,oidc-1,list-1,groups-1); empty runs all")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the proxy, taken during the proxy rounds, to this file")
 	flag.Parse()
+	selected = map[string]bool{}
+	for _, k := range strings.Split(*only, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			selected[k] = true
+		}
+	}
+	profilePath = *cpuProfile
 	if *duration <= 0 || *rounds <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -duration and -rounds must be positive")
 		os.Exit(2)
@@ -69,6 +79,7 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 		"--oidc-issuer-url", o.URL, "--oidc-client-id", o.ClientID, "--oidc-ca-file", o.CAFile,
 		"--oidc-username-claim", o.UsernameClaim, "--oidc-username-prefix", o.UsernamePrefix,
 		"--oidc-groups-claim", o.GroupsClaim, "--oidc-groups-prefix", o.GroupsPrefix,
+		"--profiling="+strconv.FormatBool(profilePath != ""),
 	)
 	if err != nil {
 		return err
@@ -94,7 +105,14 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 	}
 	var rows []row
 	var failed []error
+	if profilePath != "" {
+		stopProfile := startProxyProfile(ctx, proxy.MetricsURL, profilePath)
+		defer stopProfile()
+	}
 	for _, w := range workloads(fx) {
+		if len(selected) > 0 && !selected[w.key] {
+			continue
+		}
 		res := b.measure(ctx, w)
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: %w", ctx.Err())
