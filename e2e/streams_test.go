@@ -3,9 +3,11 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,4 +179,58 @@ func waitForLine(t *testing.T, r io.Reader, re *regexp.Regexp) string {
 		t.Fatalf("no line matching %s", re)
 	}
 	return ""
+}
+
+// TestWebSocketBearerSubprotocol: a browser authenticates a WebSocket with its token in
+// Sec-WebSocket-Protocol; the proxy accepts it, removes it, and the API server sees the caller.
+func TestWebSocketBearerSubprotocol(t *testing.T) {
+	ns, pod := streamPod(t)
+	robot := env.users["robot"]
+	encoded := base64.RawURLEncoding.EncodeToString([]byte(robot.proxyConfig.BearerToken))
+	header := http.Header{
+		"Connection":             {"Upgrade"},
+		"Upgrade":                {"websocket"},
+		"Sec-Websocket-Version":  {"13"},
+		"Sec-Websocket-Key":      {"dGhlIHNhbXBsZSBub25jZQ=="},
+		"Sec-Websocket-Protocol": {"base64url.bearer.authorization.k8s.io." + encoded + ", v5.channel.k8s.io"},
+	}
+	noCert := &identity{proxyConfig: robot.proxyConfig}
+	path := "/api/v1/namespaces/" + ns + "/pods/" + pod + "/exec?command=echo&command=hi&stdout=true"
+	req, err := http.NewRequest(http.MethodGet, env.proxy.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header
+	resp, err := rawClient(t, noCert).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-Websocket-Protocol") != "v5.channel.k8s.io" {
+		t.Fatalf("WebSocket exec with a bearer sub-protocol = %d, protocol %q", resp.StatusCode, resp.Header.Get("Sec-Websocket-Protocol"))
+	}
+	events := apiServerEvents(t, resp.Header.Get("Audit-Id"), 1)
+	if len(events) == 0 || events[0].ImpersonatedUser == nil || events[0].ImpersonatedUser.Username != robot.name {
+		t.Fatalf("API server audit for the WebSocket exec: %+v", events)
+	}
+}
+
+// TestOversizedHeadersAreRefused: a request with more header bytes than the server accepts is refused
+// before anything is authenticated or forwarded.
+func TestOversizedHeadersAreRefused(t *testing.T) {
+	alice := env.users["alice"]
+	header := http.Header{"X-Padding": {strings.Repeat("a", 2<<20)}}
+	req, _ := http.NewRequest(http.MethodGet, env.proxy.URL+"/api/v1/namespaces/team-a/configmaps", nil)
+	req.Header = header
+	resp, err := rawClient(t, alice).Do(req)
+	if err == nil {
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("2 MiB of headers = %d, want 431", resp.StatusCode)
+		}
+	}
+	// Either a 431 or a closed connection is a refusal; make sure the proxy still serves afterwards.
+	if status, _, body := do(t, rawClient(t, alice), http.MethodGet, "/api/v1/namespaces/team-a/configmaps", nil, ""); status != http.StatusOK {
+		t.Fatalf("after the oversized request: %d %s", status, body)
+	}
 }

@@ -20,5 +20,6 @@ client-go, Helm and dashboards work unchanged through a kubeconfig context that 
 	klog.InitFlags(klogFlags)
 	root.PersistentFlags().AddGoFlagSet(klogFlags)
 	root.AddCommand(newServeCommand())
+	root.AddCommand(newKubeconfigCommand())
 	return root
 }

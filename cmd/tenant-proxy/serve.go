@@ -4,6 +4,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/namespaces"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
 	"github.com/tenant-proxy/tenant-proxy/internal/webserver"
 )
 
@@ -22,7 +24,11 @@ func newServeCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			server, err := webserver.New(ctx, opts, restConfig)
+			tenantIndex, err := tenants.NewForConfig(restConfig, tenants.Options{})
+			if err != nil {
+				return err
+			}
+			server, err := webserver.New(ctx, opts, restConfig, namespaces.New(tenantIndex))
 			if err != nil {
 				return err
 			}
