@@ -209,9 +209,18 @@ func TestWebSocketBearerSubprotocol(t *testing.T) {
 	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-Websocket-Protocol") != "v5.channel.k8s.io" {
 		t.Fatalf("WebSocket exec with a bearer sub-protocol = %d, protocol %q", resp.StatusCode, resp.Header.Get("Sec-Websocket-Protocol"))
 	}
-	events := apiServerEvents(t, resp.Header.Get("Audit-Id"), 1)
-	if len(events) == 0 || events[0].ImpersonatedUser == nil || events[0].ImpersonatedUser.Username != robot.name {
-		t.Fatalf("API server audit for the WebSocket exec: %+v", events)
+	resp.Body.Close() // ends the stream, so the API server completes its audit event
+	var events []auditEvent
+	for deadline := time.Now().Add(5 * time.Second); len(events) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		events = readAuditEvents(t, func(e auditEvent) bool { return e.RequestURI == path })
+	}
+	if len(events) == 0 {
+		t.Fatalf("the API server has no audit event for %s", path)
+	}
+	for _, e := range events {
+		if e.ImpersonatedUser == nil || e.ImpersonatedUser.Username != robot.name {
+			t.Fatalf("API server saw the WebSocket exec as %+v, want %s", e.ImpersonatedUser, robot.name)
+		}
 	}
 }
 
