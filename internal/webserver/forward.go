@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -56,10 +57,19 @@ func NewForwarder(cfg *rest.Config) (*Forwarder, error) {
 		Rewrite:      func(*httputil.ProxyRequest) {},
 		Transport:    f.transport,
 		ErrorHandler: f.upstreamError,
-		ErrorLog:     nil,
+		BufferPool:   copyBuffers,
 	}
 	return f, nil
 }
+
+// copyBuffers reuses the response copy buffers: without a pool ReverseProxy allocates (and zeroes) 32 KiB
+// per request, which showed up in profiles.
+var copyBuffers = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
 // newUpgradeTransport mirrors kubectl proxy: TLS from the proxy's config for the raw connection, and the
 // proxy's auth wrappers (under the identity layer) applied to the upgrade request itself.
