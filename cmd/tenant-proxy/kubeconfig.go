@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -32,7 +33,7 @@ earlier context of the same --context-name is replaced.`,
 				return err
 			}
 			if written != "" {
-				name := r.ContextName
+				name := cmp.Or(r.ContextName, kubeconfig.DefaultContextName)
 				fmt.Fprintf(cmd.ErrOrStderr(), "Context %q written to %s; use it with: kubectl --kubeconfig %s --context %s\n",
 					name, written, written, name)
 			}
