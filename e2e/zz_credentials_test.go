@@ -45,3 +45,29 @@ func secretParts(secret string) []string {
 	}
 	return []string{secret}
 }
+
+// TestZZEveryRequestIsAuditedOnce runs after the rest of the suite: every request the proxy served left
+// exactly one audit record with an Audit-ID and a decision, and every forwarded one reached the API server
+// with that same Audit-ID.
+func TestZZEveryRequestIsAuditedOnce(t *testing.T) {
+	records := readProxyAudit(t)
+	if len(records) < 50 {
+		t.Fatalf("only %d proxy audit records after the suite", len(records))
+	}
+	upstream := map[string]bool{}
+	for _, e := range readAuditEvents(t, func(e auditEvent) bool { return e.AuditID != "" }) {
+		upstream[e.AuditID] = true
+	}
+	seen := map[string]bool{}
+	for _, r := range records {
+		switch {
+		case r.AuditID == "" || r.Decision == "":
+			t.Errorf("audit record without Audit-ID or decision: %+v", r)
+		case seen[r.AuditID]:
+			t.Errorf("two audit records with Audit-ID %s", r.AuditID)
+		case r.Decision == "forwarded" && !upstream[r.AuditID]:
+			t.Errorf("forwarded request %s %s (%d) has no API server event with Audit-ID %s", r.Verb, r.Path, r.Code, r.AuditID)
+		}
+		seen[r.AuditID] = true
+	}
+}

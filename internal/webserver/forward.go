@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
 	"k8s.io/klog/v2"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/audit"
 )
 
 // Forwarder sends an authenticated request to the API server as the caller (impersonation), streaming
@@ -96,6 +98,7 @@ func newUpgradeTransport(cfg *rest.Config, dialer *net.Dialer) (proxy.UpgradeReq
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upgrade := requestedUpgrade(r)
 	if upgrade != "" && !allowedUpgrades[upgrade] {
+		setDecision(r, audit.Denied, "upgrade")
 		writeStatus(w, r, apierrors.NewBadRequest(fmt.Sprintf("upgrade to %q is not supported", upgrade)))
 		return
 	}

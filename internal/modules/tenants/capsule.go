@@ -1,0 +1,135 @@
+package tenants
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// The Capsule resources the index reads. Only the fields below are decoded: importing Capsule's own
+// api/v1beta2 package would link controller-runtime and Capsule's template and encryption libraries into
+// the proxy. capsule_test.go proves these views read what Capsule's v1beta2 types write.
+var (
+	TenantsResource               = schema.GroupVersionResource{Group: capsuleGroup, Version: "v1beta2", Resource: "tenants"}
+	CapsuleConfigurationsResource = schema.GroupVersionResource{Group: capsuleGroup, Version: "v1beta2", Resource: "capsuleconfigurations"}
+)
+
+const (
+	capsuleGroup = "capsule.clastix.io"
+	tenantKind   = "Tenant"
+
+	// DefaultConfigurationName is the CapsuleConfiguration Capsule reads unless started with
+	// --configuration-name.
+	DefaultConfigurationName = "default"
+)
+
+// ownerKind is Capsule's rbac.OwnerKind.
+type ownerKind string
+
+const (
+	userKind           ownerKind = "User"
+	groupKind          ownerKind = "Group"
+	serviceAccountKind ownerKind = "ServiceAccount"
+)
+
+// subject is Capsule's rbac.UserSpec, the inline part of owners and users that names who they are.
+// Service accounts are named by their full user name, system:serviceaccount:<namespace>:<name>.
+type subject struct {
+	Kind ownerKind `json:"kind"`
+	Name string    `json:"name"`
+}
+
+// tenantFields is the part of a v1beta2 Tenant that decides who owns it and which namespaces it has.
+type tenantFields struct {
+	Spec struct {
+		Owners []subject `json:"owners,omitempty"`
+	} `json:"spec"`
+	Status struct {
+		// Owners is what the controller resolved: spec owners, TenantOwner objects, administrators and
+		// promoted service accounts.
+		Owners     []subject `json:"owners,omitempty"`
+		Namespaces []string  `json:"namespaces,omitempty"`
+	} `json:"status"`
+}
+
+// configurationFields is the part of a v1beta2 CapsuleConfiguration that says who is a Capsule user.
+type configurationFields struct {
+	Spec struct {
+		Users                []subject `json:"users,omitempty"`
+		UserNames            []string  `json:"userNames,omitempty"`  // deprecated, still honoured by Capsule
+		UserGroups           []string  `json:"userGroups,omitempty"` // deprecated, still honoured by Capsule
+		IgnoreUserWithGroups []string  `json:"ignoreUserWithGroups,omitempty"`
+	} `json:"spec"`
+	Status struct {
+		// Users is spec users plus the subjects of aggregated TenantOwner objects.
+		Users []subject `json:"users,omitempty"`
+	} `json:"status"`
+}
+
+// tenant is what the index keeps of one Tenant.
+type tenant struct {
+	name       string
+	uid        types.UID
+	rv         uint64
+	owners     []subject           // spec.owners and status.owners, deduplicated
+	namespaces map[string]struct{} // status.namespaces
+}
+
+func decodeTenant(u *unstructured.Unstructured) (*tenant, error) {
+	var f tenantFields
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &f); err != nil {
+		return nil, fmt.Errorf("decoding tenant %s: %w", u.GetName(), err)
+	}
+	t := &tenant{name: u.GetName(), uid: u.GetUID(), rv: parseResourceVersion(u.GetResourceVersion()), namespaces: map[string]struct{}{}}
+	seen := map[subject]struct{}{}
+	for _, o := range append(f.Spec.Owners, f.Status.Owners...) {
+		if _, dup := seen[o]; dup || o.Name == "" {
+			continue
+		}
+		seen[o] = struct{}{}
+		t.owners = append(t.owners, o)
+	}
+	for _, ns := range f.Status.Namespaces {
+		t.namespaces[ns] = struct{}{}
+	}
+	return t, nil
+}
+
+func decodeConfiguration(u *unstructured.Unstructured) (*capsuleUsers, error) {
+	var f configurationFields
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &f); err != nil {
+		return nil, fmt.Errorf("decoding CapsuleConfiguration %s: %w", u.GetName(), err)
+	}
+	users := newCapsuleUsers()
+	for _, s := range append(f.Spec.Users, f.Status.Users...) {
+		users.add(s)
+	}
+	for _, name := range f.Spec.UserNames {
+		users.add(subject{Kind: userKind, Name: name}) // add files service-account names under their kind
+	}
+	for _, group := range f.Spec.UserGroups {
+		users.add(subject{Kind: groupKind, Name: group})
+	}
+	for _, group := range f.Spec.IgnoreUserWithGroups {
+		users.ignoredGroups[group] = struct{}{}
+	}
+	return users, nil
+}
+
+// tenantReferences returns the UIDs of the Capsule Tenants that own ns through its ownerReferences. The
+// Capsule controller sets them; unlike the capsule.clastix.io/tenant label, a tenant cannot write them.
+func tenantReferences(meta metav1.Object) []types.UID {
+	var uids []types.UID
+	for _, ref := range meta.GetOwnerReferences() {
+		gv, err := schema.ParseGroupVersion(ref.APIVersion)
+		if err != nil || gv.Group != capsuleGroup || ref.Kind != tenantKind || ref.UID == "" {
+			continue
+		}
+		uids = append(uids, ref.UID)
+	}
+	return uids
+}
