@@ -3,6 +3,7 @@
 package audit
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,46 +41,74 @@ const (
 	Denied      = "denied"
 )
 
-// Logger appends records to a writer, one write per record so concurrent records never interleave.
+// Logger appends records to a file from one background goroutine, so encoding and writing are off the
+// request path. Records are never dropped: when the queue is full, Log waits. The buffer is flushed
+// whenever the queue runs empty, so a record is on disk moments after its request ends.
 type Logger struct {
-	mu sync.Mutex
-	w  io.Writer
-	c  io.Closer
+	mu     sync.RWMutex // Log holds it shared, Close exclusively: no send on a closed queue
+	closed bool
+	queue  chan *Record
+	done   chan struct{}
+	w      *bufio.Writer
+	c      io.Closer
 }
 
 // Open returns a Logger for path ("-" is standard output) or nil when path is empty.
 func Open(path string) (*Logger, error) {
+	var out io.Writer
+	var closer io.Closer
 	switch path {
 	case "":
 		return nil, nil
 	case "-":
-		return &Logger{w: os.Stdout}, nil
+		out = os.Stdout
+	default:
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("opening audit log: %w", err)
+		}
+		out, closer = f, f
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening audit log: %w", err)
-	}
-	return &Logger{w: f, c: f}, nil
+	l := &Logger{queue: make(chan *Record, 4096), done: make(chan struct{}), w: bufio.NewWriterSize(out, 64<<10), c: closer}
+	go l.run()
+	return l, nil
 }
 
-// Log writes r. A nil Logger discards it.
+// Log queues r. A nil Logger discards it.
 func (l *Logger) Log(r *Record) {
 	if l == nil {
 		return
 	}
-	line, err := json.Marshal(r)
-	if err != nil {
-		return
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if !l.closed { // a hijacked stream may end after shutdown; its record is then not written
+		l.queue <- r
 	}
-	line = append(line, '\n')
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_, _ = l.w.Write(line)
 }
 
-// Close closes the underlying file.
+func (l *Logger) run() {
+	defer close(l.done)
+	enc := json.NewEncoder(l.w) // one JSON document and a newline per record
+	for r := range l.queue {
+		_ = enc.Encode(r)
+		if len(l.queue) == 0 {
+			_ = l.w.Flush()
+		}
+	}
+	_ = l.w.Flush()
+}
+
+// Close writes what is queued and closes the file. Log must not be called afterwards.
 func (l *Logger) Close() error {
-	if l == nil || l.c == nil {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	l.closed = true
+	close(l.queue)
+	l.mu.Unlock()
+	<-l.done
+	if l.c == nil {
 		return nil
 	}
 	return l.c.Close()
