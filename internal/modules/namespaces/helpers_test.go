@@ -264,7 +264,8 @@ func (f *fixture) applyTenant(t *testing.T, tenant *unstructured.Unstructured) {
 
 func (f *fixture) deleteNamespace(t *testing.T, name string) {
 	t.Helper()
-	// The API server's deletion event carries the deletion's revision; the fake's carries the object's.
+	// The API server's deletion event carries a new revision; the fake's carries the object's last one, so
+	// an update (seen by watchers as MODIFIED) gives it a fresh one first.
 	ns, err := f.client.CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

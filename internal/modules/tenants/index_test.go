@@ -3,6 +3,7 @@ package tenants
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -357,4 +358,41 @@ func keys[V any](m map[string]V) func(func(string) bool) {
 			}
 		}
 	}
+}
+
+// BenchmarkNamespaces: an owner's view at the scale of the benchmark, 10,000 namespaces in 1,000
+// tenants, ten each.
+func BenchmarkNamespaces(b *testing.B) {
+	ix := newIndex("", 0)
+	for i := range 1000 {
+		uid := types.UID("t" + strconv.Itoa(i))
+		ix.setTenant(testTenant(uid, 1, []subject{{userKind, "owner-" + strconv.Itoa(i)}, {groupKind, "group-" + strconv.Itoa(i%10)}}), false)
+		for j := range 10 {
+			ix.setNamespace(testNamespace(fmt.Sprintf("ns-%d-%d", i, j), uint64(2+i*10+j), uid), false)
+		}
+	}
+	ix.markSynced()
+	owner := &user.DefaultInfo{Name: "owner-42", Groups: []string{"projectcapsule.dev", "system:authenticated"}}
+	b.Run("namespaces of one owner", func(b *testing.B) {
+		for b.Loop() {
+			if items, _ := ix.Namespaces(owner); len(items) != 10 {
+				b.Fatal(len(items))
+			}
+		}
+	})
+	b.Run("one namespace", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := ix.Namespace(owner, "ns-42-7"); !ok {
+				b.Fatal("not visible")
+			}
+		}
+	})
+	groupMember := &user.DefaultInfo{Name: "someone", Groups: []string{"group-3"}}
+	b.Run("namespaces of a group owning 100 tenants", func(b *testing.B) {
+		for b.Loop() {
+			if items, _ := ix.Namespaces(groupMember); len(items) != 1000 {
+				b.Fatal(len(items))
+			}
+		}
+	})
 }
