@@ -24,7 +24,7 @@ func newServeCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			tenantIndex, err := tenants.NewForConfig(restConfig, tenants.Options{})
+			tenantIndex, err := tenants.NewForConfig(restConfig, tenants.Options{ConfigurationName: opts.CapsuleConfigurationName})
 			if err != nil {
 				return err
 			}

@@ -30,6 +30,8 @@ type Options struct {
 	ReviewTimeout          time.Duration
 	MaxImpersonationValues int
 
+	CapsuleConfigurationName string
+
 	MetricsBindAddress string
 	Profiling          bool
 	AuditLogPath       string
@@ -60,12 +62,13 @@ func NewOptions() *Options {
 			GroupHeaders:        []string{"X-Remote-Group"},
 			ExtraHeaderPrefixes: []string{"X-Remote-Extra-"},
 		},
-		OIDC:                   request.OIDCConfig{UsernameClaim: "sub"},
-		TokenCacheTTL:          2 * time.Minute,
-		TokenFailureCacheTTL:   10 * time.Second,
-		ReviewTimeout:          10 * time.Second,
-		MaxImpersonationValues: 64,
-		MetricsBindAddress:     "127.0.0.1:9090",
+		OIDC:                     request.OIDCConfig{UsernameClaim: "sub"},
+		TokenCacheTTL:            2 * time.Minute,
+		TokenFailureCacheTTL:     10 * time.Second,
+		ReviewTimeout:            10 * time.Second,
+		MaxImpersonationValues:   64,
+		MetricsBindAddress:       "127.0.0.1:9090",
+		CapsuleConfigurationName: "default",
 	}
 }
 
@@ -100,6 +103,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ReviewTimeout, "review-timeout", o.ReviewTimeout, "Time limit of one TokenReview or SubjectAccessReview.")
 	fs.IntVar(&o.MaxImpersonationValues, "max-impersonation-values", o.MaxImpersonationValues, "Largest number of Impersonate-* values (kubectl --as, --as-group, ...) one request may carry.")
 
+	fs.StringVar(&o.CapsuleConfigurationName, "capsule-configuration-name", o.CapsuleConfigurationName, "Name of the CapsuleConfiguration that says who Capsule users are (Capsule's own --configuration-name).")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Plain HTTP address of /metrics. \"0\" disables it.")
 	fs.BoolVar(&o.Profiling, "profiling", o.Profiling, "Serve pprof under /debug/pprof/ on the metrics address.")
 	fs.StringVar(&o.AuditLogPath, "audit-log-path", o.AuditLogPath, "Write one JSON audit record per request to this file; '-' means standard output. Empty disables auditing.")

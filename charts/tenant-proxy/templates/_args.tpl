@@ -15,7 +15,8 @@ YAML (a prefix ending in ":") stay strings.
   (printf "--authentication-token-webhook-cache-ttl=%s" $p.tokenCacheTTL)
   (printf "--authentication-token-failure-cache-ttl=%s" $p.tokenFailureCacheTTL)
   (printf "--review-timeout=%s" $p.reviewTimeout)
-  (printf "--max-impersonation-values=%v" $p.maxImpersonationValues) -}}
+  (printf "--max-impersonation-values=%v" $p.maxImpersonationValues)
+  (printf "--capsule-configuration-name=%s" .Values.capsule.configurationName) -}}
 {{- if .Values.metrics.profiling }}{{ $args = append $args "--profiling" }}{{ end -}}
 {{- with $p.auditLogPath }}{{ $args = append $args (printf "--audit-log-path=%s" .) }}{{ end -}}
 {{- with $p.apiAudiences }}{{ $args = append $args (printf "--api-audiences=%s" (join "," .)) }}{{ end -}}
