@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bufio"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -69,5 +72,49 @@ func TestZZEveryRequestIsAuditedOnce(t *testing.T) {
 			t.Errorf("forwarded request %s %s (%d) has no API server event with Audit-ID %s", r.Verb, r.Path, r.Code, r.AuditID)
 		}
 		seen[r.AuditID] = true
+	}
+}
+
+// TestZZMetricsCoverTheSuite runs after the rest of the suite: the families an operator watches all have
+// samples, including for exec and watch.
+func TestZZMetricsCoverTheSuite(t *testing.T) {
+	resp, err := http.Get(env.proxy.MetricsURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	samples := map[string]float64{}
+	scanner := bufio.NewScanner(resp.Body)
+	for scanner.Scan() {
+		if m := metricLine.FindStringSubmatch(scanner.Text()); m != nil {
+			v, _ := strconv.ParseFloat(m[3], 64)
+			samples[m[1]+"{"+m[2]+"}"] += v
+		}
+	}
+	for _, want := range []string{
+		`tenant_proxy_long_running_requests_total{kind="stream"}`,
+		`tenant_proxy_long_running_requests_total{kind="watch"}`,
+		`tenant_proxy_authentications_total{result="success"}`,
+		`tenant_proxy_authentications_total{result="failure"}`,
+		`tenant_proxy_token_cache_lookups_total{result="hit"}`,
+		`tenant_proxy_client_certificate_cache_lookups_total{result="hit"}`,
+	} {
+		if samples[want] <= 0 {
+			t.Errorf("%s = %v after the suite, want > 0", want, samples[want])
+		}
+	}
+	var intercepted, forwarded float64
+	for key, v := range samples {
+		if strings.HasPrefix(key, "tenant_proxy_requests_total{") {
+			switch {
+			case strings.Contains(key, `decision="intercepted"`):
+				intercepted += v
+			case strings.Contains(key, `decision="forwarded"`):
+				forwarded += v
+			}
+		}
+	}
+	if intercepted == 0 || forwarded == 0 {
+		t.Errorf("requests: %v intercepted, %v forwarded; want both > 0", intercepted, forwarded)
 	}
 }

@@ -58,8 +58,10 @@ func (c *expiryBoundedCache) AuthenticateToken(ctx context.Context, token string
 	entry, found := c.entries[key]
 	c.mu.Unlock()
 	if found && now.Before(entry.expires) {
+		tokenCacheLookups.WithLabelValues("hit").Inc()
 		return entry.resp, entry.ok, nil
 	}
+	tokenCacheLookups.WithLabelValues("miss").Inc()
 
 	type result struct {
 		resp *authenticator.Response

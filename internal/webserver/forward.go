@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/proxy"
 	"k8s.io/client-go/rest"
@@ -27,11 +28,12 @@ type Forwarder struct {
 	reverseProxy     *httputil.ReverseProxy
 	transport        http.RoundTripper
 	upgradeTransport proxy.UpgradeRequestRoundTripper
+	upstreamErrors   *prometheus.CounterVec
 }
 
 // NewForwarder builds the upstream transports from the proxy's own rest.Config: one shared, pooled HTTP/2
 // transport for ordinary requests and an HTTP/1.1 dialer for upgrades.
-func NewForwarder(cfg *rest.Config) (*Forwarder, error) {
+func NewForwarder(cfg *rest.Config, upstreamErrors *prometheus.CounterVec) (*Forwarder, error) {
 	upstream, err := url.Parse(cfg.Host)
 	if err != nil || upstream.Scheme == "" || upstream.Host == "" {
 		return nil, fmt.Errorf("upstream API server URL %q is not absolute: %v", cfg.Host, err)
@@ -52,6 +54,7 @@ func NewForwarder(cfg *rest.Config) (*Forwarder, error) {
 		upstream:         upstream,
 		transport:        &identityRoundTripper{delegate: base},
 		upgradeTransport: upgradeTransport,
+		upstreamErrors:   upstreamErrors,
 	}
 	f.reverseProxy = &httputil.ReverseProxy{
 		// The outgoing request is fully built by ServeHTTP; Rewrite only exists so that ReverseProxy does
@@ -135,8 +138,10 @@ func (f *Forwarder) upstreamError(w http.ResponseWriter, r *http.Request, err er
 	case errors.Is(err, errNoUser):
 		status = apierrors.NewUnauthorized("Unauthorized")
 	case errors.As(err, &opErr) && opErr.Op == "dial":
+		f.upstreamErrors.WithLabelValues("unreachable").Inc()
 		status = apierrors.NewServiceUnavailable("the Kubernetes API server is unreachable")
 	default:
+		f.upstreamErrors.WithLabelValues("other").Inc()
 		status = apierrors.NewGenericServerResponse(http.StatusBadGateway, "", schemaGroupResource(r), "", "error talking to the Kubernetes API server", 0, false)
 	}
 	writeStatus(w, r, status)

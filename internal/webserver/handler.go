@@ -41,7 +41,7 @@ func (c *chain) handler() http.Handler {
 	var h http.Handler = http.HandlerFunc(c.dispatch)
 	h = impersonation.WithImpersonation(h, c.impersonationAuthz, codecs)
 	h = c.withImpersonationLimit(h)
-	h = recordCaller(h)
+	h = c.recordCaller(h)
 	h = filters.WithAuthentication(h, c.authenticator, http.HandlerFunc(c.unauthorized), c.apiAudiences, c.requestHeader)
 	h = c.withRequestInfo(h)
 	return c.withAccounting(h)
@@ -59,13 +59,15 @@ func (c *chain) withRequestInfo(next http.Handler) http.Handler {
 }
 
 func (c *chain) unauthorized(w http.ResponseWriter, r *http.Request) {
+	c.metrics.authentications.WithLabelValues("failure").Inc()
 	setDecision(r, audit.Denied, "authentication")
 	filters.Unauthorized(codecs).ServeHTTP(w, r)
 }
 
 // recordCaller remembers the authenticated caller before --as replaces it, for the audit record.
-func recordCaller(next http.Handler) http.Handler {
+func (c *chain) recordCaller(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.metrics.authentications.WithLabelValues("success").Inc()
 		if a := accountingFrom(r); a != nil {
 			a.authn, _ = apirequest.UserFrom(r.Context())
 			a.info, _ = apirequest.RequestInfoFrom(r.Context())
@@ -123,8 +125,7 @@ func (c *chain) withAccounting(next http.Handler) http.Handler {
 		r = r.WithContext(withAccountingContext(r.Context(), acct))
 		w.Header().Set("Audit-Id", id)
 		rw := &statusRecorder{ResponseWriter: w}
-		longRunning := requestedUpgrade(r) != "" || r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("follow") == "true" || strings.Contains(r.URL.Path, "/watch/")
-		done := c.metrics.begin(longRunning)
+		done := c.metrics.begin(longRunningKind(r))
 		defer func() {
 			latency := time.Since(start)
 			code := rw.code()
@@ -132,11 +133,24 @@ func (c *chain) withAccounting(next http.Handler) http.Handler {
 			if acct.info != nil {
 				verb = acct.info.Verb
 			}
-			done(verb, acct.decision, code, latency)
+			done(verb, acct.decision, acct.module, code, latency)
 			c.audit.Log(acct.record(id, r, code, start, latency))
 		}()
 		next.ServeHTTP(rw, r)
 	})
+}
+
+// longRunningKind classifies requests that stay open: upgrades are streams (exec, attach, port-forward),
+// watches and followed logs are watches. It reads the raw query (before parsing) only to pick a gauge.
+func longRunningKind(r *http.Request) string {
+	if requestedUpgrade(r) != "" {
+		return longRunningStream
+	}
+	q := r.URL.RawQuery
+	if strings.Contains(r.URL.Path, "/watch/") || (q != "" && (strings.Contains(q, "watch=true") || strings.Contains(q, "watch=1") || strings.Contains(q, "follow=true"))) {
+		return longRunningWatch
+	}
+	return ""
 }
 
 // statusRecorder records the status code and keeps streaming and upgrades working: it flushes (watch),

@@ -118,7 +118,7 @@ func New(ctx context.Context, opts *Options, restConfig *rest.Config, mods ...mo
 	if err != nil {
 		return nil, fmt.Errorf("impersonation authorizer: %w", err)
 	}
-	forwarder, err := NewForwarder(restConfig)
+	forwarder, err := NewForwarder(restConfig, s.metrics.upstreamErrors)
 	if err != nil {
 		return nil, err
 	}
