@@ -42,7 +42,8 @@ $(BIN)/capsule: hack/tools/capsule/go.mod
 
 run: build cluster-bins
 	@echo ">> starting a local cluster with Capsule, demo tenants and the proxy (Ctrl-C stops everything)"
-	$(GO) run ./hack/localcluster -bin $(BIN) -proxy $(BIN)/tenant-proxy
+	$(GO) build -o $(BIN)/localcluster ./hack/localcluster
+	$(BIN)/localcluster -bin $(BIN) -proxy $(BIN)/tenant-proxy
 
 test: build cluster-bins
 	@echo ">> unit tests"

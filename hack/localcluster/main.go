@@ -66,7 +66,7 @@ func run(binDir, proxyBin string) error {
 	}
 	defer proxy.Stop()
 
-	users := []struct{ name, group string }{{"alice", "projectcapsule.dev"}, {"bob", "gas-owners"}}
+	users := []struct{ name, group, namespace string }{{"alice", "projectcapsule.dev", "oil-dev"}, {"bob", "gas-owners", "gas-dev"}}
 	fmt.Printf("\ntenant-proxy is serving %s in front of kube-apiserver %s\n\n", proxy.URL, cluster.URL)
 	for _, u := range users {
 		certPEM, keyPEM, err := cluster.CA.IssueClientCert(u.name, u.group, "projectcapsule.dev")
@@ -77,7 +77,8 @@ func run(binDir, proxyBin string) error {
 		if err := cluster.WriteKubeconfig(path, proxy.URL, proxy.CAFile, u.name, certPEM, keyPEM, ""); err != nil {
 			return err
 		}
-		fmt.Printf("  %s (groups %s):\n    export KUBECONFIG=%s\n    %s/kubectl create namespace %s-dev && %s/kubectl auth whoami\n\n", u.name, u.group, path, binDir, u.name, binDir)
+		fmt.Printf("  %s (owner of a tenant, groups %s):\n    export KUBECONFIG=%s\n    %s/kubectl create namespace %s && %s/kubectl get namespaces   # only the tenant's own\n\n",
+			u.name, u.group, path, binDir, u.namespace, binDir)
 	}
 	fmt.Printf("  cluster admin (direct): export KUBECONFIG=%s\n", cluster.AdminKubeconfig)
 	fmt.Printf("  proxy log: %s\n  proxy audit log: %s\n  metrics: %s/metrics\n\nPress Ctrl-C to stop everything.\n", proxy.LogPath, proxy.AuditPath, proxy.MetricsURL)
