@@ -66,7 +66,7 @@ func run(binDir, proxyBin string) error {
 	}
 	defer proxy.Stop()
 
-	users := []struct{ name, group, namespace string }{{"alice", "projectcapsule.dev", "oil-dev"}, {"bob", "gas-owners", "gas-dev"}}
+	users := []struct{ name, group, namespace string }{{"alice", "oil-team", "oil-dev"}, {"bob", "gas-owners", "gas-dev"}}
 	fmt.Printf("\ntenant-proxy is serving %s in front of kube-apiserver %s\n\n", proxy.URL, cluster.URL)
 	for _, u := range users {
 		certPEM, keyPEM, err := cluster.CA.IssueClientCert(u.name, u.group, "projectcapsule.dev")
