@@ -1,10 +1,15 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/clusterscoped"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/namespaces"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/selfreviews"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
 	"github.com/tenant-proxy/tenant-proxy/internal/webserver"
 )
@@ -28,7 +33,14 @@ func newServeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			server, err := webserver.New(ctx, opts, restConfig, namespaces.New(tenantIndex))
+			client, err := kubernetes.NewForConfig(restConfig)
+			if err != nil {
+				return fmt.Errorf("cluster-scoped resources client: %w", err)
+			}
+			server, err := webserver.New(ctx, opts, restConfig,
+				namespaces.New(tenantIndex),
+				selfreviews.New(tenantIndex),
+				clusterscoped.New(tenantIndex, client, clusterscoped.AllResources...))
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,9 @@ type Request struct {
 	User user.Info
 	Info *apirequest.RequestInfo
 	HTTP *http.Request
+	// Forward sends a request to the API server as the caller, exactly as if no module had taken it. A module
+	// that read the body passes a copy of the request with the same body bytes.
+	Forward http.Handler
 }
 
 // Module intercepts a family of requests.
@@ -24,7 +27,7 @@ type Module interface {
 	// Name identifies the module in logs, metrics and audit records.
 	Name() string
 	// Intercept returns the handler that answers req, or nil when the module does not take it. It must not
-	// modify req; a module that wants the request forwarded as the caller uses the Forwarder it was given.
+	// modify req; a handler that decides to let the API server answer after all uses req.Forward.
 	Intercept(req Request) http.Handler
 }
 

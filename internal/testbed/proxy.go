@@ -44,6 +44,12 @@ var proxyClusterRole = []rbacv1.PolicyRule{
 	{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"list", "watch"}},
 	{APIGroups: []string{"capsule.clastix.io"}, Resources: []string{"tenants"}, Verbs: []string{"list", "watch"}},
 	{APIGroups: []string{"capsule.clastix.io"}, Resources: []string{"capsuleconfigurations"}, ResourceNames: []string{"default"}, Verbs: []string{"list", "watch"}},
+	// The cluster-scoped resources filtered per tenant, read only.
+	{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list", "watch"}},
+	{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}, Verbs: []string{"list", "watch"}},
+	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingressclasses"}, Verbs: []string{"list", "watch"}},
+	{APIGroups: []string{"scheduling.k8s.io"}, Resources: []string{"priorityclasses"}, Verbs: []string{"list", "watch"}},
+	{APIGroups: []string{"node.k8s.io"}, Resources: []string{"runtimeclasses"}, Verbs: []string{"list", "watch"}},
 }
 
 // StartProxy runs the tenant-proxy binary with extra flags and returns once /readyz answers ok.

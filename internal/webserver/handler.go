@@ -103,7 +103,7 @@ func (c *chain) dispatch(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, r, apierrors.NewUnauthorized("Unauthorized"))
 		return
 	}
-	req := modules.Request{User: caller, Info: info, HTTP: r}
+	req := modules.Request{User: caller, Info: info, HTTP: r, Forward: c.forwarder}
 	for _, m := range c.modules {
 		if h := m.Intercept(req); h != nil {
 			setDecision(r, audit.Intercepted, m.Name())

@@ -5,6 +5,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -43,10 +44,18 @@ type subject struct {
 	Name string    `json:"name"`
 }
 
-// tenantFields is the part of a v1beta2 Tenant that decides who owns it and which namespaces it has.
+// tenantFields is the part of a v1beta2 Tenant that decides who owns it, which namespaces it has, and
+// which cluster-scoped objects its owners may read through the proxy.
 type tenantFields struct {
 	Spec struct {
-		Owners []subject `json:"owners,omitempty"`
+		Owners          []ownerFields      `json:"owners,omitempty"`
+		NodeSelector    map[string]string  `json:"nodeSelector,omitempty"`
+		StorageClasses  *allowedListFields `json:"storageClasses,omitempty"`
+		PriorityClasses *allowedListFields `json:"priorityClasses,omitempty"`
+		RuntimeClasses  *allowedListFields `json:"runtimeClasses,omitempty"`
+		IngressOptions  struct {
+			AllowedClasses *allowedListFields `json:"allowedClasses,omitempty"`
+		} `json:"ingressOptions"`
 	} `json:"spec"`
 	Status struct {
 		// Owners is what the controller resolved: spec owners, TenantOwner objects, administrators and
@@ -70,6 +79,24 @@ type configurationFields struct {
 	} `json:"status"`
 }
 
+// ownerFields is Capsule's OwnerSpec: a subject and what the proxy lets it do.
+type ownerFields struct {
+	subject       `json:",inline"`
+	ProxySettings []struct {
+		Kind       Kind        `json:"kind"`
+		Operations []Operation `json:"operations"`
+	} `json:"proxySettings,omitempty"`
+}
+
+// allowedListFields is Capsule's api.DefaultAllowedListSpec, with the label selector inlined.
+type allowedListFields struct {
+	Allowed          []string                          `json:"allowed,omitempty"`
+	AllowedRegex     string                            `json:"allowedRegex,omitempty"`
+	MatchLabels      map[string]string                 `json:"matchLabels,omitempty"`
+	MatchExpressions []metav1.LabelSelectorRequirement `json:"matchExpressions,omitempty"`
+	Default          string                            `json:"default,omitempty"`
+}
+
 // tenant is what the index keeps of one Tenant.
 type tenant struct {
 	name       string
@@ -77,6 +104,11 @@ type tenant struct {
 	rv         uint64
 	owners     []subject           // spec.owners and status.owners, deduplicated
 	namespaces map[string]struct{} // status.namespaces
+
+	ownerGrants      map[subject]grants // spec.owners[].proxySettings
+	annotationGrants grants             // legacy enable-* annotations, for every owner
+	nodes            nodeSelection
+	classes          map[Kind]*allowedList
 }
 
 func decodeTenant(u *unstructured.Unstructured) (*tenant, error) {
@@ -85,8 +117,31 @@ func decodeTenant(u *unstructured.Unstructured) (*tenant, error) {
 		return nil, fmt.Errorf("decoding tenant %s: %w", u.GetName(), err)
 	}
 	t := &tenant{name: u.GetName(), uid: u.GetUID(), rv: parseResourceVersion(u.GetResourceVersion()), namespaces: map[string]struct{}{}}
+	t.ownerGrants = map[subject]grants{}
+	specOwners := make([]subject, 0, len(f.Spec.Owners))
+	for _, o := range f.Spec.Owners {
+		specOwners = append(specOwners, o.subject)
+		for _, ps := range o.ProxySettings {
+			for _, op := range ps.Operations {
+				if t.ownerGrants[o.subject] == nil {
+					t.ownerGrants[o.subject] = grants{}
+				}
+				t.ownerGrants[o.subject].add(ps.Kind, op)
+			}
+		}
+	}
+	t.annotationGrants = annotationGrants(u.GetAnnotations())
+	if len(f.Spec.NodeSelector) > 0 {
+		t.nodes.selector = labels.SelectorFromSet(f.Spec.NodeSelector)
+	}
+	t.classes = map[Kind]*allowedList{
+		StorageClasses:  newAllowedList(f.Spec.StorageClasses),
+		IngressClasses:  newAllowedList(f.Spec.IngressOptions.AllowedClasses),
+		PriorityClasses: newAllowedList(f.Spec.PriorityClasses),
+		RuntimeClasses:  newAllowedList(f.Spec.RuntimeClasses),
+	}
 	seen := map[subject]struct{}{}
-	for _, o := range append(f.Spec.Owners, f.Status.Owners...) {
+	for _, o := range append(specOwners, f.Status.Owners...) {
 		if _, dup := seen[o]; dup || o.Name == "" {
 			continue
 		}

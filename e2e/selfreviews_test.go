@@ -1,0 +1,86 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/testbed"
+)
+
+const selfReviewTenant = `
+apiVersion: capsule.clastix.io/v1beta2
+kind: Tenant
+metadata:
+  name: e2e-reviews
+spec:
+  owners:
+  - kind: User
+    name: sr-owner
+`
+
+// TestSelfSubjectAccessReviews: through the proxy a tenant owner's "may I list namespaces?" is answered as
+// the proxy serves it (yes), one namespace only when it is theirs, and every other question, and every
+// caller who owns no tenant, gets the API server's own answer.
+func TestSelfSubjectAccessReviews(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	admin, err := dynamic.NewForConfig(env.cluster.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.cluster.ApplyYAML(ctx, []byte(selfReviewTenant)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = admin.Resource(nsTestTenants).Delete(context.Background(), "e2e-reviews", metav1.DeleteOptions{})
+	})
+	owner := newNamespaceOwner(t, ctx, "sr-owner", "e2e-reviews", []string{"e2e-reviews-one"}, testbed.CapsuleUsersGroup)
+	createNamespaceThroughProxy(t, ctx, owner, "e2e-reviews-one")
+	rv := waitTenantStatusLists(t, ctx, admin, "e2e-reviews", "e2e-reviews-one")
+	syncProxyCaches(t, ctx, owner, rv)
+
+	tests := []struct {
+		name   string
+		kcfg   func() string
+		args   []string
+		answer string
+	}{
+		{"owner lists namespaces through the proxy", func() string { return owner.proxyKubeconfig }, []string{"list", "namespaces"}, "yes"},
+		{"owner watches namespaces through the proxy", func() string { return owner.proxyKubeconfig }, []string{"watch", "namespaces"}, "yes"},
+		{"owner gets an own namespace", func() string { return owner.proxyKubeconfig }, []string{"get", "namespace/e2e-reviews-one"}, "yes"},
+		{"owner gets another namespace", func() string { return owner.proxyKubeconfig }, []string{"get", "namespace/kube-system"}, "no"},
+		{"owner deletes namespaces: the API server decides", func() string { return owner.proxyKubeconfig }, []string{"delete", "namespaces"}, "no"},
+		{"owner lists secrets elsewhere: the API server decides", func() string { return owner.proxyKubeconfig }, []string{"list", "secrets", "-n", "kube-system"}, "no"},
+		{"owner lists namespaces directly", func() string { return owner.directKubeconfig }, []string{"list", "namespaces"}, "no"},
+		{"a caller without tenants", func() string { return env.users["alice"].proxyKubeconfig }, []string{"list", "namespaces"}, "no"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _ := env.cluster.Kubectl(ctx, tt.kcfg(), append([]string{"auth", "can-i"}, tt.args...)...)
+			lines := strings.Split(strings.TrimSpace(out), "\n") // kubectl may print warnings first
+			if got := lines[len(lines)-1]; got != tt.answer {
+				t.Fatalf("kubectl auth can-i %v = %q, want %q", tt.args, got, tt.answer)
+			}
+		})
+	}
+
+	t.Run("a review the proxy does not answer reaches the API server unchanged", func(t *testing.T) {
+		body := `{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview","spec":{"resourceAttributes":{"verb":"create","resource":"configmaps","namespace":"e2e-reviews-one"}}}`
+		id := &identity{proxyConfig: owner.proxyConfig}
+		status, auditID, resp := do(t, rawClient(t, id), http.MethodPost, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+			http.Header{"Content-Type": {"application/json"}}, body)
+		if status != http.StatusCreated || !strings.Contains(resp, `"allowed":true`) {
+			t.Fatalf("owner may create configmaps in an own namespace: %d %s", status, resp)
+		}
+		events := apiServerEvents(t, auditID, 1)
+		if len(events) != 1 || events[0].ImpersonatedUser == nil || events[0].ImpersonatedUser.Username != "sr-owner" {
+			t.Fatalf("API server audit for the forwarded review: %+v", events)
+		}
+	})
+}

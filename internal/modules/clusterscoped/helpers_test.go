@@ -1,0 +1,199 @@
+package clusterscoped
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/authentication/user"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/modules"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
+	"github.com/tenant-proxy/tenant-proxy/internal/request"
+)
+
+// The callers of the tests: alice owns tenant oil and may list its storage classes and nodes; bob owns it
+// too but has no proxy settings; admin is no Capsule user.
+var callers = map[string]user.Info{
+	"alice": &user.DefaultInfo{Name: "alice", Groups: []string{"projectcapsule.dev", "system:authenticated"}},
+	"bob":   &user.DefaultInfo{Name: "bob", Groups: []string{"projectcapsule.dev", "system:authenticated"}},
+	"admin": &user.DefaultInfo{Name: "admin", Groups: []string{"system:masters", "system:authenticated"}},
+}
+
+// aliceClasses and aliceNodes are what alice may see, in name order: gold by name, silver-* by expression,
+// labeled by label. None carries a name label.
+var (
+	aliceClasses = []string{"gold", "labeled", "silver-1", "silver-2"}
+	aliceNodes   = []string{"oil-node-1", "oil-node-2"}
+)
+
+type fixture struct {
+	client *fake.Clientset
+	module *Module
+	server *httptest.Server
+}
+
+func storageClass(name string, labels map[string]string) *storagev1.StorageClass {
+	return &storagev1.StorageClass{
+		ObjectMeta:  metav1.ObjectMeta{Name: name, Labels: labels, ResourceVersion: "10", CreationTimestamp: metav1.NewTime(time.Now().Add(-time.Hour))},
+		Provisioner: "example.com/" + name,
+	}
+}
+
+func node(name, pool string) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"pool": pool}, ResourceVersion: "11"},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+}
+
+func oilTenant() *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "capsule.clastix.io/v1beta2", "kind": "Tenant",
+		"metadata": map[string]any{"name": "oil", "uid": "oil", "resourceVersion": "5"},
+		"spec": map[string]any{
+			"owners": []any{
+				map[string]any{"kind": "User", "name": "alice", "proxySettings": []any{
+					map[string]any{"kind": "StorageClasses", "operations": []any{"List"}},
+					map[string]any{"kind": "Nodes", "operations": []any{"List"}},
+				}},
+				map[string]any{"kind": "User", "name": "bob"},
+			},
+			"nodeSelector": map[string]any{"pool": "oil"},
+			"storageClasses": map[string]any{
+				"allowed": []any{"gold"}, "allowedRegex": "^silver-", "matchLabels": map[string]any{"tier": "oil"},
+			},
+		},
+	}}
+}
+
+func newFixture(t *testing.T, start bool) *fixture {
+	t.Helper()
+	client := fake.NewClientset(
+		storageClass("gold", nil), storageClass("silver-1", nil), storageClass("silver-2", map[string]string{"speed": "fast"}),
+		storageClass("labeled", map[string]string{"tier": "oil"}), storageClass("bronze", map[string]string{"tier": "gas"}),
+		node("oil-node-1", "oil"), node("oil-node-2", "oil"), node("gas-node", "gas"),
+		&networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "nginx"}},
+	)
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		tenants.TenantsResource:               "TenantList",
+		tenants.CapsuleConfigurationsResource: "CapsuleConfigurationList",
+	},
+		oilTenant(),
+		&unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "capsule.clastix.io/v1beta2", "kind": "CapsuleConfiguration",
+			"metadata": map[string]any{"name": "default"},
+			"spec":     map[string]any{"users": []any{map[string]any{"kind": "Group", "name": "projectcapsule.dev"}}},
+		}},
+	)
+	f := &fixture{client: client, module: New(tenants.New(client, dyn, tenants.Options{}), client, AllResources...)}
+	if start {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		if err := f.module.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the caches to sync", func() bool { return f.module.Ready(ctx) == nil })
+	}
+	f.server = httptest.NewServer(proxyLike(f.module))
+	t.Cleanup(f.server.Close)
+	return f
+}
+
+// forwardedStatus marks a response the module did not take.
+const forwardedStatus = http.StatusTeapot
+
+// proxyLike does what the proxy's chain does before modules: parse the URL exactly as kube-apiserver,
+// authenticate (here: X-Test-User), then let the module answer or "forward".
+func proxyLike(m modules.Module) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, err := request.Parse(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		caller, ok := callers[r.Header.Get("X-Test-User")]
+		if !ok {
+			http.Error(w, "unknown test user", http.StatusUnauthorized)
+			return
+		}
+		r = r.WithContext(apirequest.WithUser(apirequest.WithRequestInfo(r.Context(), info), caller))
+		h := m.Intercept(modules.Request{User: caller, Info: info, HTTP: r})
+		if h == nil {
+			w.WriteHeader(forwardedStatus)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// clientFor is a real client-go clientset for caller, in JSON or protobuf.
+func (f *fixture) clientFor(t *testing.T, caller string, protobuf bool) kubernetes.Interface {
+	t.Helper()
+	cfg := &rest.Config{Host: f.server.URL, WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			r = r.Clone(r.Context())
+			r.Header.Set("X-Test-User", caller)
+			return rt.RoundTrip(r)
+		})
+	}}
+	if protobuf {
+		cfg.ContentType = runtime.ContentTypeProtobuf
+		cfg.AcceptContentTypes = runtime.ContentTypeProtobuf
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
+func (f *fixture) do(t *testing.T, method, caller, path, accept string) (int, string, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.server.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Test-User", caller)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,156 @@
+// Package clusterscoped serves GET list, get and watch of cluster-scoped resources (storage, ingress, priority
+// and runtime classes, nodes) to tenant owners whose Tenant grants them List in owners[].proxySettings
+// (or the legacy enable-*-listing annotations): each sees exactly the objects their tenants allow,
+// in every format the API server offers. Everything else (writes, subresources, callers without the
+// grant) is forwarded as the caller, so plain RBAC decides.
+package clusterscoped
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apiserver/pkg/endpoints/handlers"
+	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/modules"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
+)
+
+// minWatchTimeout is kube-apiserver's default --min-request-timeout: watches without timeoutSeconds end
+// after a random time between one and two of these.
+const minWatchTimeout = 1800 * time.Second
+
+// AllResources are the resources the module can filter.
+var AllResources = []Resource{StorageClasses, IngressClasses, PriorityClasses, RuntimeClasses, Nodes}
+
+// served is one filtered resource with its cache and request scope.
+type served struct {
+	resource Resource
+	informer cache.SharedIndexInformer
+	scope    *handlers.RequestScope
+}
+
+// Module is the cluster-scoped resources interceptor.
+type Module struct {
+	index     *tenants.Index
+	factory   informers.SharedInformerFactory
+	resources []*served
+}
+
+var (
+	_ modules.Module           = (*Module)(nil)
+	_ modules.Starter          = (*Module)(nil)
+	_ modules.ReadinessChecker = (*Module)(nil)
+)
+
+// New returns the module for resources, read with client; index may be shared with other modules.
+func New(index *tenants.Index, client kubernetes.Interface, resources ...Resource) *Module {
+	m := &Module{index: index, factory: informers.NewSharedInformerFactory(client, 0)}
+	for _, r := range resources {
+		m.resources = append(m.resources, &served{resource: r, informer: r.Informer(m.factory), scope: newRequestScope(r)})
+	}
+	return m
+}
+
+func (m *Module) Name() string { return "clusterscoped" }
+
+// Start implements modules.Starter.
+func (m *Module) Start(ctx context.Context) error {
+	if err := m.index.Start(ctx); err != nil {
+		return fmt.Errorf("starting the tenant index: %w", err)
+	}
+	m.factory.Start(ctx.Done())
+	return nil
+}
+
+// Ready implements modules.ReadinessChecker.
+func (m *Module) Ready(ctx context.Context) error {
+	if err := m.index.Ready(ctx); err != nil {
+		return err
+	}
+	if !m.synced() {
+		return errors.New("cluster-scoped resource caches are not synced yet")
+	}
+	return nil
+}
+
+func (m *Module) synced() bool {
+	for _, s := range m.resources {
+		if !s.informer.HasSynced() {
+			return false
+		}
+	}
+	return m.index.Synced()
+}
+
+// Intercept takes GET get, list and watch of the configured resources from tenant owners granted List.
+func (m *Module) Intercept(req modules.Request) http.Handler {
+	s := m.match(req)
+	if s == nil {
+		return nil
+	}
+	// Who is granted is itself in the caches: until they are synced, nobody is answered.
+	if !m.synced() {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			err := apierrors.NewServiceUnavailable("the caches of the proxy are not synced yet")
+			responsewriters.ErrorNegotiated(err, codecs, s.scope.Kind.GroupVersion(), w, r)
+		})
+	}
+	if !m.index.CapsuleUser(req.User) {
+		return nil
+	}
+	selections := m.index.Selections(req.User, s.resource.Grant, tenants.List)
+	if len(selections) == 0 {
+		return nil // no tenant grants List: plain RBAC decides
+	}
+	view := &callerView{resource: s.resource, informer: s.informer, selections: selections}
+	switch req.Info.Verb {
+	case "get":
+		return withReceivedTimestamp(handlers.GetResource(view, s.scope))
+	case "list":
+		return withReceivedTimestamp(handlers.ListResource(view, view, s.scope, false, minWatchTimeout))
+	default: // watch, including the legacy /watch/ paths, which carry no watch=true
+		return withReceivedTimestamp(handlers.ListResource(view, view, s.scope, true, minWatchTimeout))
+	}
+}
+
+// match finds the resource a request reads, on the API server's own parse of the forwarded URL:
+// the collection or one object, cluster-scoped, no subresource, read verbs, and only the GET method.
+func (m *Module) match(req modules.Request) *served {
+	info := req.Info
+	if req.HTTP.Method != http.MethodGet || info == nil || !info.IsResourceRequest || info.Namespace != "" || info.Subresource != "" {
+		return nil
+	}
+	if info.Verb != "get" && info.Verb != "list" && info.Verb != "watch" {
+		return nil
+	}
+	for _, s := range m.resources {
+		gvr := s.resource.Resource
+		prefix := "apis"
+		if gvr.Group == "" {
+			prefix = "api"
+		}
+		if info.APIPrefix == prefix && info.APIGroup == gvr.Group && info.APIVersion == gvr.Version && info.Resource == gvr.Resource {
+			return s
+		}
+	}
+	return nil
+}
+
+// withReceivedTimestamp supplies what kube-apiserver's filter chain would.
+func withReceivedTimestamp(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := apirequest.ReceivedTimestampFrom(r.Context()); !ok {
+			r = r.WithContext(apirequest.WithReceivedTimestamp(r.Context(), time.Now()))
+		}
+		next.ServeHTTP(w, r)
+	})
+}

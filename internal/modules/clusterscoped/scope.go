@@ -1,0 +1,63 @@
+package clusterscoped
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	nodev1 "k8s.io/api/node/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apiserver/pkg/endpoints/handlers"
+)
+
+// The module answers with kube-apiserver's own request handlers (negotiation, Table and
+// PartialObjectMetadata conversion, protobuf, errors), so every format behaves as the API server's.
+// They need a RequestScope per resource.
+
+var (
+	scheme = runtime.NewScheme()
+	codecs = serializer.NewCodecFactory(scheme)
+)
+
+func init() {
+	for _, add := range []func(*runtime.Scheme) error{
+		corev1.AddToScheme, storagev1.AddToScheme, networkingv1.AddToScheme, schedulingv1.AddToScheme, nodev1.AddToScheme,
+	} {
+		utilruntime.Must(add(scheme))
+	}
+	// Only metadata.name is supported as a field selector; anything else is refused rather than ignored.
+	for _, gvk := range []schema.GroupVersionKind{StorageClasses.Kind, IngressClasses.Kind, PriorityClasses.Kind, RuntimeClasses.Kind, Nodes.Kind} {
+		utilruntime.Must(scheme.AddFieldLabelConversionFunc(gvk, func(label, value string) (string, string, error) {
+			if label == "metadata.name" {
+				return label, value, nil
+			}
+			return "", "", fmt.Errorf("field label not supported: %s", label)
+		}))
+	}
+}
+
+func newRequestScope(r Resource) *handlers.RequestScope {
+	return &handlers.RequestScope{
+		Namer:           handlers.ContextBasedNaming{Namer: meta.NewAccessor(), ClusterScoped: true},
+		Serializer:      codecs,
+		ParameterCodec:  runtime.NewParameterCodec(scheme),
+		Creater:         scheme,
+		Convertor:       scheme,
+		Defaulter:       scheme,
+		Typer:           scheme,
+		UnsafeConvertor: runtime.UnsafeObjectConvertor(scheme),
+		TableConvertor:  tableConvertor{resource: r},
+		Resource:        r.Resource,
+		Kind:            r.Kind,
+		// Objects are served in the version they are cached in; there is no internal version here.
+		HubGroupVersion:  r.Kind.GroupVersion(),
+		MetaGroupVersion: metav1.SchemeGroupVersion,
+	}
+}

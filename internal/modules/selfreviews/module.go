@@ -1,0 +1,130 @@
+// Package selfreviews answers a Capsule user's SelfSubjectAccessReview the way the proxy really serves
+// them: dashboards (k9s, Headlamp, Lens) ask "may I list namespaces?" before listing, and through the proxy
+// a tenant owner may, although plain RBAC says no. Every other review is forwarded to the API server
+// unchanged, as the caller, so it stays the judge of everything the proxy does not serve itself.
+package selfreviews
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/handlers/negotiation"
+	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/modules"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
+)
+
+// maxReviewBytes bounds the body read before deciding; a real review is a few hundred bytes.
+const maxReviewBytes = 64 << 10
+
+// Module is the self-review interceptor.
+type Module struct {
+	index *tenants.Index
+}
+
+var _ modules.Module = (*Module)(nil)
+
+// New returns the module; it reads the shared tenant index and starts nothing itself.
+func New(index *tenants.Index) *Module { return &Module{index: index} }
+
+func (m *Module) Name() string { return "selfreviews" }
+
+// Intercept takes POSTed authorization.k8s.io/v1 SelfSubjectAccessReviews of Capsule users.
+func (m *Module) Intercept(req modules.Request) http.Handler {
+	info := req.Info
+	if req.HTTP.Method != http.MethodPost || !info.IsResourceRequest || info.Verb != "create" ||
+		info.APIGroup != authorizationv1.GroupName || info.APIVersion != "v1" ||
+		info.Resource != "selfsubjectaccessreviews" || info.Subresource != "" || info.Name != "" {
+		return nil
+	}
+	if !m.index.Synced() || !m.index.CapsuleUser(req.User) {
+		return nil // the API server answers: never "yes" for someone the proxy does not serve
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { m.serve(w, r, req) })
+}
+
+func (m *Module) serve(w http.ResponseWriter, r *http.Request, req modules.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxReviewBytes+1))
+	if err != nil {
+		writeStatus(w, r, apierrors.NewBadRequest(fmt.Sprintf("reading the review: %v", err)))
+		return
+	}
+	if len(body) > maxReviewBytes {
+		writeStatus(w, r, apierrors.NewRequestEntityTooLargeError("a SelfSubjectAccessReview is at most 64 KiB"))
+		return
+	}
+	review, ok := decodeReview(r, body)
+	if ok && m.allows(req.User, review.Spec.ResourceAttributes) {
+		review.Status = authorizationv1.SubjectAccessReviewStatus{
+			Allowed: true,
+			Reason:  "tenant-proxy serves the namespaces of the caller's tenants",
+		}
+		review.TypeMeta.Kind, review.TypeMeta.APIVersion = "SelfSubjectAccessReview", authorizationv1.SchemeGroupVersion.String()
+		responsewriters.WriteObjectNegotiated(scheme.Codecs.WithoutConversion(), negotiation.DefaultEndpointRestrictions,
+			authorizationv1.SchemeGroupVersion, w, r, http.StatusCreated, review, false)
+		return
+	}
+	// Not ours to answer: the API server gets exactly the bytes the client sent.
+	forward := r.Clone(r.Context())
+	forward.Body = io.NopCloser(bytes.NewReader(body))
+	forward.ContentLength = int64(len(body))
+	req.Forward.ServeHTTP(w, forward)
+}
+
+// allows reports the reviews the proxy answers "yes" to on its own: reading namespaces (all of them, or one
+// the caller's tenants contain).
+func (m *Module) allows(u user.Info, attrs *authorizationv1.ResourceAttributes) bool {
+	// attrs.Namespace is not checked: namespaces are cluster-scoped, and kubectl fills in its current
+	// namespace anyway (with a warning).
+	if attrs == nil || attrs.Group != "" || attrs.Resource != "namespaces" || attrs.Subresource != "" ||
+		attrs.FieldSelector != nil || attrs.LabelSelector != nil {
+		return false
+	}
+	if attrs.Version != "" && attrs.Version != "v1" && attrs.Version != "*" {
+		return false
+	}
+	switch attrs.Verb {
+	case "list", "watch":
+		return attrs.Name == ""
+	case "get":
+		if attrs.Name == "" {
+			return true
+		}
+		_, visible := m.index.Namespace(u, attrs.Name)
+		return visible
+	}
+	return false
+}
+
+// decodeReview decodes a review in JSON, YAML or protobuf (kubectl sends protobuf for built-in types).
+// Anything that does not decode to an authorization.k8s.io/v1 SelfSubjectAccessReview is left to the API
+// server, which gives the authoritative error.
+func decodeReview(r *http.Request, body []byte) (*authorizationv1.SelfSubjectAccessReview, bool) {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, false
+	}
+	info, ok := runtime.SerializerInfoForMediaType(scheme.Codecs.SupportedMediaTypes(), mediaType)
+	if !ok {
+		return nil, false
+	}
+	review := &authorizationv1.SelfSubjectAccessReview{}
+	obj, gvk, err := info.Serializer.Decode(body, nil, review)
+	if err != nil || obj != review || gvk == nil || gvk.GroupVersion() != authorizationv1.SchemeGroupVersion || gvk.Kind != "SelfSubjectAccessReview" {
+		return nil, false
+	}
+	return review, true
+}
+
+func writeStatus(w http.ResponseWriter, r *http.Request, err error) {
+	responsewriters.ErrorNegotiated(err, scheme.Codecs.WithoutConversion(), authorizationv1.SchemeGroupVersion, w, r)
+}
