@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/tenant-proxy/tenant-proxy/internal/audit"
 	"github.com/tenant-proxy/tenant-proxy/internal/testbed"
 )
 
@@ -81,6 +82,13 @@ func TestSelfSubjectAccessReviews(t *testing.T) {
 		events := apiServerEvents(t, auditID, 1)
 		if len(events) != 1 || events[0].ImpersonatedUser == nil || events[0].ImpersonatedUser.Username != "sr-owner" {
 			t.Fatalf("API server audit for the forwarded review: %+v", events)
+		}
+	})
+
+	t.Run("the proxy's audit records name the caller's tenants", func(t *testing.T) {
+		rec := waitProxyRecord(t, func(r audit.Record) bool { return r.User == "sr-owner" && len(r.Tenants) > 0 })
+		if len(rec.Tenants) != 1 || rec.Tenants[0] != "e2e-reviews" {
+			t.Fatalf("audit record of sr-owner names tenants %v, want [e2e-reviews]", rec.Tenants)
 		}
 	})
 }

@@ -21,6 +21,7 @@ type Record struct {
 	Groups            []string  `json:"groups,omitempty"`
 	ImpersonatedUser  string    `json:"impersonatedUser,omitempty"`
 	ImpersonatedGroup []string  `json:"impersonatedGroups,omitempty"`
+	Tenants           []string  `json:"tenants,omitempty"`
 	Verb              string    `json:"verb,omitempty"`
 	APIGroup          string    `json:"apiGroup,omitempty"`
 	Resource          string    `json:"resource,omitempty"`

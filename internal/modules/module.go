@@ -42,3 +42,9 @@ type ReadinessChecker interface {
 type Starter interface {
 	Start(ctx context.Context) error
 }
+
+// TenantNamer is implemented by a module that knows which tenants a caller owns; the proxy's audit record
+// names them for every request of that caller.
+type TenantNamer interface {
+	TenantsOf(u user.Info) []string
+}

@@ -33,6 +33,7 @@ type chain struct {
 	forwarder              http.Handler
 	audit                  *audit.Logger
 	metrics                *metrics
+	tenantNamer            modules.TenantNamer // nil without a tenant-aware module
 }
 
 // handler builds the filter chain in kube-apiserver's order: parse (on exactly the URL that will be
@@ -134,7 +135,11 @@ func (c *chain) withAccounting(next http.Handler) http.Handler {
 				verb = acct.info.Verb
 			}
 			done(verb, acct.decision, acct.module, code, latency)
-			c.audit.Log(acct.record(id, r, code, start, latency))
+			rec := acct.record(id, r, code, start, latency)
+			if c.tenantNamer != nil && acct.acting != nil {
+				rec.Tenants = c.tenantNamer.TenantsOf(acct.acting)
+			}
+			c.audit.Log(rec)
 		}()
 		next.ServeHTTP(rw, r)
 	})

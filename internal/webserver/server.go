@@ -137,6 +137,12 @@ func New(ctx context.Context, opts *Options, restConfig *rest.Config, mods ...mo
 		audit:                  s.audit,
 		metrics:                s.metrics,
 	}
+	for _, m := range mods {
+		if namer, ok := m.(modules.TenantNamer); ok {
+			c.tenantNamer = namer
+			break
+		}
+	}
 	s.handler = s.withHealth(c.handler())
 
 	if err := opts.Serving.MaybeDefaultWithSelfSignedCerts("localhost", nil, []net.IP{netutils.ParseIPSloppy("127.0.0.1")}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/handlers"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
@@ -31,6 +32,7 @@ var (
 	_ modules.Module           = (*Module)(nil)
 	_ modules.Starter          = (*Module)(nil)
 	_ modules.ReadinessChecker = (*Module)(nil)
+	_ modules.TenantNamer      = (*Module)(nil)
 )
 
 // New returns the module; index may be shared with other modules.
@@ -39,6 +41,14 @@ func New(index *tenants.Index) *Module {
 }
 
 func (m *Module) Name() string { return "namespaces" }
+
+// TenantsOf implements modules.TenantNamer.
+func (m *Module) TenantsOf(u user.Info) []string {
+	if !m.index.Synced() {
+		return nil
+	}
+	return m.index.Tenants(u)
+}
 
 // Start implements modules.Starter.
 func (m *Module) Start(ctx context.Context) error { return m.index.Start(ctx) }
