@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -153,3 +154,15 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func splitLines(data []byte) [][]byte {
+	var lines [][]byte
+	for _, l := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(l)) > 0 {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

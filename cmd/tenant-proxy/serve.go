@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -28,7 +31,9 @@ func newServeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
+			// SIGTERM (pod shutdown) and Ctrl-C end the server gracefully, so the audit log is flushed.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			tenantIndex, err := tenants.NewForConfig(restConfig, tenants.Options{ConfigurationName: opts.CapsuleConfigurationName})
 			if err != nil {
 				return err

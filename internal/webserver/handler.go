@@ -32,6 +32,7 @@ type chain struct {
 	modules                []modules.Module
 	forwarder              http.Handler
 	audit                  *audit.Logger
+	auditPolicy            *audit.Policy
 	metrics                *metrics
 	tenantNamer            modules.TenantNamer // nil without a tenant-aware module
 }
@@ -135,6 +136,9 @@ func (c *chain) withAccounting(next http.Handler) http.Handler {
 				verb = acct.info.Verb
 			}
 			done(verb, acct.decision, acct.module, code, latency)
+			if c.audit == nil || !c.auditPolicy.Records(acct.authn, acct.info, r) {
+				return
+			}
 			rec := acct.record(id, r, code, start, latency)
 			if c.tenantNamer != nil && acct.acting != nil {
 				rec.Tenants = c.tenantNamer.TenantsOf(acct.acting)

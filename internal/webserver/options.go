@@ -35,6 +35,7 @@ type Options struct {
 	MetricsBindAddress string
 	Profiling          bool
 	AuditLogPath       string
+	AuditPolicyFile    string
 	Debug              bool
 }
 
@@ -107,6 +108,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Plain HTTP address of /metrics. \"0\" disables it.")
 	fs.BoolVar(&o.Profiling, "profiling", o.Profiling, "Serve pprof under /debug/pprof/ on the metrics address.")
 	fs.StringVar(&o.AuditLogPath, "audit-log-path", o.AuditLogPath, "Write one JSON audit record per request to this file; '-' means standard output. Empty disables auditing.")
+	fs.StringVar(&o.AuditPolicyFile, "audit-policy-file", o.AuditPolicyFile, "An audit.k8s.io/v1 Policy (kube-apiserver's format): requests whose first matching rule has level None get no record. Empty records every request.")
 	fs.BoolVar(&o.Debug, "debug", o.Debug, "Verbose logging (klog -v=4). Credentials are never logged at any verbosity.")
 }
 

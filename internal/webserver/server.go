@@ -126,6 +126,10 @@ func New(ctx context.Context, opts *Options, restConfig *rest.Config, mods ...mo
 	if err != nil {
 		return nil, err
 	}
+	auditPolicy, err := audit.LoadPolicy(opts.AuditPolicyFile)
+	if err != nil {
+		return nil, err
+	}
 	c := &chain{
 		authenticator:          s.authn,
 		requestHeader:          requestHeader,
@@ -135,6 +139,7 @@ func New(ctx context.Context, opts *Options, restConfig *rest.Config, mods ...mo
 		modules:                mods,
 		forwarder:              forwarder,
 		audit:                  s.audit,
+		auditPolicy:            auditPolicy,
 		metrics:                s.metrics,
 	}
 	for _, m := range mods {
