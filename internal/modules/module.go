@@ -7,6 +7,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"k8s.io/apiserver/pkg/authentication/user"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 )
@@ -47,4 +49,10 @@ type Starter interface {
 // names them for every request of that caller.
 type TenantNamer interface {
 	TenantsOf(u user.Info) []string
+}
+
+// MetricsProvider is implemented by modules with metrics of their own; the proxy serves them on
+// --metrics-bind-address with its other metrics.
+type MetricsProvider interface {
+	Collectors() []prometheus.Collector
 }

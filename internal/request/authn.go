@@ -189,12 +189,14 @@ func rejectMalformedCredentials(next authenticator.Request) authenticator.Reques
 		case len(values) > 1:
 			return nil, false, errors.New("more than one Authorization header")
 		case len(values) == 1:
-			scheme, token, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
-			if !strings.EqualFold(scheme, "bearer") {
+			// Exactly "Bearer <token>": the bearer authenticator reads the second space-separated field, so
+			// anything else ("Bearer  x", "Bearer x y") would be silently skipped and fall through.
+			parts := strings.Split(strings.TrimSpace(values[0]), " ")
+			if !strings.EqualFold(parts[0], "bearer") {
 				return nil, false, errors.New("unsupported authorization scheme")
 			}
-			if strings.TrimSpace(token) == "" {
-				return nil, false, errors.New("empty bearer token")
+			if len(parts) != 2 || parts[1] == "" {
+				return nil, false, errors.New("malformed bearer token")
 			}
 		}
 		return next.AuthenticateRequest(req)

@@ -29,6 +29,8 @@ func TestRejectMalformedCredentials(t *testing.T) {
 		{"bare scheme", []string{"Bearer"}, false},
 		{"empty header", []string{""}, false},
 		{"two headers", []string{"Bearer a", "Bearer b"}, false},
+		{"two spaces before the token", []string{"Bearer  abc"}, false},
+		{"a token with a space", []string{"Bearer abc def"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

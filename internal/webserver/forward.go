@@ -110,6 +110,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.URL = &url.URL{Scheme: f.upstream.Scheme, Host: f.upstream.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
 	out.Host = f.upstream.Host
 	out.RequestURI = ""
+	out.Trailer = nil // trailers are client-controlled headers too; the API server needs none
 	if upgrade == "" {
 		f.reverseProxy.ServeHTTP(w, out)
 		return

@@ -143,9 +143,15 @@ func New(ctx context.Context, opts *Options, restConfig *rest.Config, mods ...mo
 		metrics:                s.metrics,
 	}
 	for _, m := range mods {
-		if namer, ok := m.(modules.TenantNamer); ok {
+		if namer, ok := m.(modules.TenantNamer); ok && c.tenantNamer == nil {
 			c.tenantNamer = namer
-			break
+		}
+		if provider, ok := m.(modules.MetricsProvider); ok {
+			for _, collector := range provider.Collectors() {
+				if err := s.metrics.registry.Register(collector); err != nil {
+					return nil, fmt.Errorf("metrics of module %s: %w", m.Name(), err)
+				}
+			}
 		}
 	}
 	s.handler = s.withHealth(c.handler())

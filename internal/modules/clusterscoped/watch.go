@@ -59,7 +59,9 @@ func (w *filteredWatch) handler() cache.ResourceEventHandler {
 			case is:
 				w.send(watch.Added, after)
 			case was:
-				w.send(watch.Deleted, after)
+				// Like kube-apiserver: the state the caller last saw, at the new resource version. The new
+				// state is outside the caller's view (another tenant's labels, claim, pool).
+				w.send(watch.Deleted, lastSeen(before, after))
 			}
 		},
 		DeleteFunc: func(obj any) {
@@ -153,4 +155,15 @@ func startWatch(ctx context.Context, informer cache.SharedIndexInformer, visible
 		}
 	}()
 	return w, nil
+}
+
+// lastSeen is a copy of before carrying after's resource version.
+func lastSeen(before, after runtime.Object) runtime.Object {
+	obj := before.DeepCopyObject()
+	if m, err := meta.Accessor(obj); err == nil {
+		if a, err := meta.Accessor(after); err == nil {
+			m.SetResourceVersion(a.GetResourceVersion())
+		}
+	}
+	return obj
 }

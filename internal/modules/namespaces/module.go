@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/handlers"
@@ -33,6 +34,7 @@ var (
 	_ modules.Starter          = (*Module)(nil)
 	_ modules.ReadinessChecker = (*Module)(nil)
 	_ modules.TenantNamer      = (*Module)(nil)
+	_ modules.MetricsProvider  = (*Module)(nil)
 )
 
 // New returns the module; index may be shared with other modules.
@@ -41,6 +43,20 @@ func New(index *tenants.Index) *Module {
 }
 
 func (m *Module) Name() string { return "namespaces" }
+
+// Collectors implements modules.MetricsProvider: the size of the tenant index this module serves from.
+func (m *Module) Collectors() []prometheus.Collector {
+	gauge := func(name, help string, pick func(tenants, namespaces, watches int) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			return float64(pick(m.index.Size()))
+		})
+	}
+	return []prometheus.Collector{
+		gauge("tenant_proxy_tenant_index_tenants", "Tenants in the tenant index.", func(t, _, _ int) int { return t }),
+		gauge("tenant_proxy_tenant_index_namespaces", "Namespaces in the tenant index.", func(_, n, _ int) int { return n }),
+		gauge("tenant_proxy_tenant_index_watches", "Open namespace watches following the tenant index.", func(_, _, w int) int { return w }),
+	}
+}
 
 // TenantsOf implements modules.TenantNamer.
 func (m *Module) TenantsOf(u user.Info) []string {

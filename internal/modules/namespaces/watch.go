@@ -128,16 +128,16 @@ func (w *tenantWatch) sync(ctx context.Context) (rv uint64, sent int, ok bool) {
 	return rv, sent, true
 }
 
-// gone is the object of a DELETED event: the final state of a deleted namespace; otherwise, as
-// kube-apiserver does when an object stops matching a watch, the state the client last saw at the
-// current resource version.
+// gone is the object of a DELETED event: as kube-apiserver does when an object stops matching a watch,
+// the state the client last saw, at the resource version of the change. Never the final state: a
+// namespace that moved to another tenant before it was deleted would show that tenant's object.
 func gone(before, current, final *corev1.Namespace) *corev1.Namespace {
-	if current == nil && final != nil {
-		return shallowCopy(final)
-	}
 	obj := shallowCopy(before)
-	if current != nil {
+	switch {
+	case current != nil:
 		obj.ResourceVersion = current.ResourceVersion
+	case final != nil:
+		obj.ResourceVersion = final.ResourceVersion
 	}
 	return obj
 }
