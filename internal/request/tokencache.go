@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -26,9 +27,11 @@ type expiryBoundedCache struct {
 	maxEntries int
 	now        func() time.Time
 
-	mu      sync.Mutex
-	entries map[[sha256.Size]byte]cacheEntry
-	group   singleflight.Group
+	mu       sync.Mutex
+	entries  map[[sha256.Size]byte]cacheEntry // successes
+	failures map[[sha256.Size]byte]cacheEntry // kept apart, so a flood of bad tokens never evicts good ones
+	group    singleflight.Group
+	reviews  chan struct{} // bounds concurrent reviews: a flood of distinct tokens waits, it does not fan out
 }
 
 type cacheEntry struct {
@@ -45,8 +48,13 @@ func newExpiryBoundedCache(delegate authenticator.Token, successTTL, failureTTL 
 		maxEntries: maxEntries,
 		now:        time.Now,
 		entries:    make(map[[sha256.Size]byte]cacheEntry),
+		failures:   make(map[[sha256.Size]byte]cacheEntry),
+		reviews:    make(chan struct{}, maxConcurrentReviews),
 	}
 }
+
+// maxConcurrentReviews is how many distinct tokens are verified at once.
+const maxConcurrentReviews = 32
 
 // AuthenticateToken answers from the cache or asks the delegate once for all concurrent callers.
 // Audiences requested through the context are part of the key, so a token accepted for one audience
@@ -56,6 +64,9 @@ func (c *expiryBoundedCache) AuthenticateToken(ctx context.Context, token string
 	now := c.now()
 	c.mu.Lock()
 	entry, found := c.entries[key]
+	if !found {
+		entry, found = c.failures[key]
+	}
 	c.mu.Unlock()
 	if found && now.Before(entry.expires) {
 		tokenCacheLookups.WithLabelValues("hit").Inc()
@@ -66,6 +77,12 @@ func (c *expiryBoundedCache) AuthenticateToken(ctx context.Context, token string
 	type result struct {
 		resp *authenticator.Response
 		ok   bool
+	}
+	select {
+	case c.reviews <- struct{}{}:
+		defer func() { <-c.reviews }()
+	case <-ctx.Done():
+		return nil, false, fmt.Errorf("waiting to verify the token: %w", ctx.Err())
 	}
 	v, err, _ := c.group.Do(string(key[:]), func() (any, error) {
 		// Detach from the first caller's cancellation so one impatient client cannot fail the others.
@@ -99,20 +116,24 @@ func (c *expiryBoundedCache) store(key [sha256.Size]byte, token string, resp *au
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= c.maxEntries {
-		c.evictExpiredLocked(now)
-		if len(c.entries) >= c.maxEntries {
-			// A flood of distinct tokens must not grow memory without bound: start over.
-			clear(c.entries)
+	entries := c.entries
+	if !ok {
+		entries = c.failures
+	}
+	if len(entries) >= c.maxEntries {
+		evictExpired(entries, now)
+		if len(entries) >= c.maxEntries {
+			// Many distinct tokens must not grow memory without bound: start this map over.
+			clear(entries)
 		}
 	}
-	c.entries[key] = cacheEntry{resp: resp, ok: ok, expires: now.Add(ttl)}
+	entries[key] = cacheEntry{resp: resp, ok: ok, expires: now.Add(ttl)}
 }
 
-func (c *expiryBoundedCache) evictExpiredLocked(now time.Time) {
-	for k, e := range c.entries {
+func evictExpired(entries map[[sha256.Size]byte]cacheEntry, now time.Time) {
+	for k, e := range entries {
 		if !now.Before(e.expires) {
-			delete(c.entries, k)
+			delete(entries, k)
 		}
 	}
 }

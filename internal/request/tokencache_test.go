@@ -99,7 +99,23 @@ func TestExpiryBoundedCacheIsBounded(t *testing.T) {
 	for i := range 1000 {
 		_, _, _ = c.AuthenticateToken(context.Background(), fmt.Sprintf("flood-%d", i))
 	}
-	if n := len(c.entries); n > 100 {
-		t.Fatalf("cache holds %d entries, want at most 100", n)
+	if n := len(c.failures); n > 100 {
+		t.Fatalf("cache holds %d failures, want at most 100", n)
+	}
+}
+
+// TestBadTokenFloodKeepsGoodTokens: rejected tokens live apart from accepted ones, so a flood of bad tokens
+// never costs a good client a new review.
+func TestBadTokenFloodKeepsGoodTokens(t *testing.T) {
+	good := &countingAuthenticator{ok: true}
+	c := newExpiryBoundedCache(good, time.Minute, time.Minute, 100)
+	_, _, _ = c.AuthenticateToken(context.Background(), "good")
+	c.delegate = &countingAuthenticator{ok: false}
+	for i := range 1000 {
+		_, _, _ = c.AuthenticateToken(context.Background(), fmt.Sprintf("bad-%d", i))
+	}
+	c.delegate = good
+	if _, ok, _ := c.AuthenticateToken(context.Background(), "good"); !ok || good.calls.Load() != 1 {
+		t.Fatalf("good token after a flood: ok=%v, reviews=%d; want ok from the cache", ok, good.calls.Load())
 	}
 }
