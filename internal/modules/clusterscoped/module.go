@@ -1,6 +1,7 @@
 // Package clusterscoped serves GET list, get and watch of cluster-scoped resources (storage, ingress, priority
-// and runtime classes, nodes) to tenant owners whose Tenant grants them List in owners[].proxySettings
-// (or the legacy enable-*-listing annotations): each sees exactly the objects their tenants allow,
+// and runtime classes, nodes, persistent volumes and Capsule's own Tenants) to tenant owners whose Tenant
+// grants them List in owners[].proxySettings (or the legacy enable-*-listing annotations, which exist for
+// nodes, storage and ingress classes only): each sees exactly the objects their tenants allow,
 // in every format the API server offers. Everything else (writes, subresources, callers without the
 // grant) is forwarded as the caller, so plain RBAC decides.
 package clusterscoped
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/modules"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
@@ -29,7 +31,7 @@ import (
 const minWatchTimeout = 1800 * time.Second
 
 // AllResources are the resources the module can filter.
-var AllResources = []Resource{StorageClasses, IngressClasses, PriorityClasses, RuntimeClasses, Nodes}
+var AllResources = []Resource{StorageClasses, IngressClasses, PriorityClasses, RuntimeClasses, Nodes, PersistentVolumes, Tenants}
 
 // served is one filtered resource with its cache and request scope.
 type served struct {
@@ -55,7 +57,18 @@ var (
 func New(index *tenants.Index, client kubernetes.Interface, resources ...Resource) *Module {
 	m := &Module{index: index, factory: informers.NewSharedInformerFactory(client, 0)}
 	for _, r := range resources {
-		m.resources = append(m.resources, &served{resource: r, informer: r.Informer(m.factory), scope: newRequestScope(r)})
+		var informer cache.SharedIndexInformer
+		if r.IndexInformer != nil {
+			informer = r.IndexInformer(index)
+		} else {
+			informer = r.Informer(m.factory)
+		}
+		if informer == nil {
+			// Only an index fed directly by a test has no informers; the resource is then not served.
+			klog.InfoS("No cache for a cluster-scoped resource; not filtering it", "resource", r.Resource.String())
+			continue
+		}
+		m.resources = append(m.resources, &served{resource: r, informer: informer, scope: newRequestScope(r)})
 	}
 	return m
 }

@@ -28,7 +28,11 @@ type Resource struct {
 	Grant    tenants.Kind
 	NewList  func() runtime.Object
 	Informer func(informers.SharedInformerFactory) cache.SharedIndexInformer
-	Columns  []metav1.TableColumnDefinition
+	// IndexInformer, when set instead of Informer, is an informer the tenant index already runs.
+	IndexInformer func(*tenants.Index) cache.SharedIndexInformer
+	// Unstructured marks a custom resource, cached and served as unstructured objects.
+	Unstructured bool
+	Columns      []metav1.TableColumnDefinition
 	// Columns and Cells follow the Name column, in kubectl's order.
 	Cells func(runtime.Object) []any
 }
@@ -186,4 +190,70 @@ func nodeRoles(n *corev1.Node) string {
 	}
 	slices.Sort(roles)
 	return strings.Join(roles, ",")
+}
+
+// PersistentVolumes are core/v1 persistentvolumes. A tenant's volumes are those bound to claims in its
+// namespaces (spec.claimRef.namespace), with membership from the tenant index, never from a label on the
+// volume: see tenants.volumeSelection.
+var PersistentVolumes = Resource{
+	Kind:     corev1.SchemeGroupVersion.WithKind("PersistentVolume"),
+	Resource: corev1.SchemeGroupVersion.WithResource("persistentvolumes"),
+	Grant:    tenants.PersistentVolumes,
+	NewList:  func() runtime.Object { return &corev1.PersistentVolumeList{} },
+	Informer: func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().PersistentVolumes().Informer()
+	},
+	Columns: []metav1.TableColumnDefinition{
+		column("Capacity", corev1.PersistentVolumeSpec{}.SwaggerDoc()["capacity"]),
+		column("Access Modes", corev1.PersistentVolumeSpec{}.SwaggerDoc()["accessModes"]),
+		column("Reclaim Policy", corev1.PersistentVolumeSpec{}.SwaggerDoc()["persistentVolumeReclaimPolicy"]),
+		column("Status", corev1.PersistentVolumeStatus{}.SwaggerDoc()["phase"]),
+		column("Claim", corev1.PersistentVolumeSpec{}.SwaggerDoc()["claimRef"]),
+		column("StorageClass", "StorageClass of the pv"),
+		column("VolumeAttributesClass", "VolumeAttributesClass of the pv"),
+		column("Reason", corev1.PersistentVolumeStatus{}.SwaggerDoc()["reason"]),
+		ageColumn,
+		{Name: "VolumeMode", Type: "string", Priority: 1, Description: corev1.PersistentVolumeSpec{}.SwaggerDoc()["volumeMode"]},
+	},
+	Cells: func(obj runtime.Object) []any {
+		pv := obj.(*corev1.PersistentVolume)
+		claim := ""
+		if ref := pv.Spec.ClaimRef; ref != nil {
+			claim = ref.Namespace + "/" + ref.Name
+		}
+		capacity := pv.Spec.Capacity[corev1.ResourceStorage]
+		phase := string(pv.Status.Phase)
+		if pv.DeletionTimestamp != nil {
+			phase = "Terminating"
+		}
+		class := pv.Spec.StorageClassName
+		if beta, ok := pv.Annotations[corev1.BetaStorageClassAnnotation]; ok {
+			class = beta
+		}
+		attributesClass, volumeMode := "<unset>", "<unset>"
+		if pv.Spec.VolumeAttributesClassName != nil {
+			attributesClass = *pv.Spec.VolumeAttributesClassName
+		}
+		if pv.Spec.VolumeMode != nil {
+			volumeMode = string(*pv.Spec.VolumeMode)
+		}
+		return []any{capacity.String(), accessModes(pv.Spec.AccessModes), string(pv.Spec.PersistentVolumeReclaimPolicy),
+			phase, claim, class, attributesClass, pv.Status.Reason, age(pv), volumeMode}
+	},
+}
+
+// accessModes abbreviates access modes in kubectl's fixed order.
+func accessModes(modes []corev1.PersistentVolumeAccessMode) string {
+	var out []string
+	for _, m := range []struct {
+		mode  corev1.PersistentVolumeAccessMode
+		short string
+	}{
+		{corev1.ReadWriteOnce, "RWO"}, {corev1.ReadOnlyMany, "ROX"}, {corev1.ReadWriteMany, "RWX"}, {corev1.ReadWriteOncePod, "RWOP"},
+	} {
+		if slices.Contains(modes, m.mode) {
+			out = append(out, m.short)
+		}
+	}
+	return strings.Join(out, ",")
 }

@@ -32,8 +32,10 @@ func init() {
 	} {
 		utilruntime.Must(add(scheme))
 	}
+	// The watch events, options and status of a custom resource's group version, as the API server has them.
+	metav1.AddToGroupVersion(scheme, Tenants.Kind.GroupVersion())
 	// Only metadata.name is supported as a field selector; anything else is refused rather than ignored.
-	for _, gvk := range []schema.GroupVersionKind{StorageClasses.Kind, IngressClasses.Kind, PriorityClasses.Kind, RuntimeClasses.Kind, Nodes.Kind} {
+	for _, gvk := range []schema.GroupVersionKind{StorageClasses.Kind, IngressClasses.Kind, PriorityClasses.Kind, RuntimeClasses.Kind, Nodes.Kind, PersistentVolumes.Kind, Tenants.Kind} {
 		utilruntime.Must(scheme.AddFieldLabelConversionFunc(gvk, func(label, value string) (string, string, error) {
 			if label == "metadata.name" {
 				return label, value, nil
@@ -44,7 +46,7 @@ func init() {
 }
 
 func newRequestScope(r Resource) *handlers.RequestScope {
-	return &handlers.RequestScope{
+	scope := &handlers.RequestScope{
 		Namer:           handlers.ContextBasedNaming{Namer: meta.NewAccessor(), ClusterScoped: true},
 		Serializer:      codecs,
 		ParameterCodec:  runtime.NewParameterCodec(scheme),
@@ -60,4 +62,11 @@ func newRequestScope(r Resource) *handlers.RequestScope {
 		HubGroupVersion:  r.Kind.GroupVersion(),
 		MetaGroupVersion: metav1.SchemeGroupVersion,
 	}
+	if r.Unstructured {
+		scope.Serializer = crdSerializer{codecs}
+		scope.StandardSerializers = crdStandardSerializers()
+		scope.Convertor = crdConvertor{scheme}
+		scope.UnsafeConvertor = crdConvertor{scheme}
+	}
+	return scope
 }

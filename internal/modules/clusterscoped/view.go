@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -40,9 +41,9 @@ func (v *callerView) ConvertToTable(ctx context.Context, obj runtime.Object, opt
 	return tableConvertor{resource: v.resource}.ConvertToTable(ctx, obj, opts)
 }
 
-func (v *callerView) allows(m metav1.Object) bool {
+func (v *callerView) allows(obj runtime.Object) bool {
 	for _, s := range v.selections {
-		if s.Selects(m.GetName(), m.GetLabels()) {
+		if s.Selects(obj) {
 			return true
 		}
 	}
@@ -63,8 +64,7 @@ func (v *callerView) Get(_ context.Context, name string, _ *metav1.GetOptions) (
 	if !ok {
 		return nil, notFound
 	}
-	m, err := meta.Accessor(obj)
-	if err != nil || !v.allows(m) {
+	if !v.allows(obj) {
 		return nil, notFound
 	}
 	// The encoders set the kind on what they encode; the cached object is shared by every request.
@@ -75,14 +75,19 @@ func (v *callerView) Get(_ context.Context, name string, _ *metav1.GetOptions) (
 func (v *callerView) Watch(ctx context.Context, opts *metainternalversion.ListOptions) (watch.Interface, error) {
 	visible := func(obj runtime.Object) bool {
 		m, err := meta.Accessor(obj)
-		return err == nil && v.allows(m) && selects(opts, m)
+		return err == nil && v.allows(obj) && selects(opts, m)
 	}
 	return startWatch(ctx, v.informer, visible, watchOptions{
 		resourceVersion: opts.ResourceVersion,
 		initialEvents:   opts.SendInitialEvents,
 		bookmarks:       opts.AllowWatchBookmarks,
 		newEmptyBookmark: func() runtime.Object {
-			obj, _ := scheme.New(v.resource.Kind) // every served kind is in the scheme
+			if v.resource.Unstructured {
+				u := &unstructured.Unstructured{}
+				u.SetGroupVersionKind(v.resource.Kind)
+				return u
+			}
+			obj, _ := scheme.New(v.resource.Kind) // every typed served kind is in the scheme
 			return obj
 		},
 	})
@@ -106,8 +111,12 @@ func (v *callerView) List(_ context.Context, opts *metainternalversion.ListOptio
 			continue
 		}
 		m, err := meta.Accessor(obj)
-		if err != nil || m.GetName() <= after || !v.allows(m) || !selects(opts, m) {
+		if err != nil || m.GetName() <= after || !v.allows(obj) || !selects(opts, m) {
 			continue
+		}
+		if _, shared := obj.(runtime.Unstructured); shared {
+			// SetList copies typed items, but an unstructured item's copy shares the cached object's maps.
+			obj = obj.DeepCopyObject()
 		}
 		visible = append(visible, obj)
 	}

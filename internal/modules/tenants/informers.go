@@ -65,6 +65,16 @@ func New(client kubernetes.Interface, dyn dynamic.Interface, opts Options) *Inde
 	return ix
 }
 
+// TenantInformer is the informer of Capsule Tenants that feeds the index, for modules that serve the Tenant
+// objects themselves; nil for an index without informers. Its objects are shared and have no
+// managedFields. It runs once the index is started.
+func (ix *Index) TenantInformer() cache.SharedIndexInformer {
+	if ix.sources == nil {
+		return nil
+	}
+	return ix.sources.tenants
+}
+
 // capsuleRecheck is how often the index looks again for Capsule's resources when they are not served.
 const capsuleRecheck = time.Minute
 

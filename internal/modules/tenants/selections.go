@@ -4,8 +4,12 @@ import (
 	"regexp"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/authentication/user"
 )
 
@@ -19,6 +23,7 @@ const (
 	PriorityClasses   Kind = "PriorityClasses"
 	RuntimeClasses    Kind = "RuntimeClasses"
 	PersistentVolumes Kind = "PersistentVolumes"
+	Tenants           Kind = "Tenant"
 )
 
 // Operation is an operation in owners[].proxySettings.
@@ -30,9 +35,19 @@ const (
 	Delete Operation = "Delete"
 )
 
-// Selection decides which objects of one kind one tenant allows its owners to see.
+// Selection decides which objects of one kind one tenant allows its owners to see. obj is an object of
+// that kind, as its informer caches it; anything else is not selected.
 type Selection interface {
-	Selects(name string, objectLabels map[string]string) bool
+	Selects(obj runtime.Object) bool
+}
+
+// nameAndLabels reads what the class and node selections match on.
+func nameAndLabels(obj runtime.Object) (string, map[string]string, bool) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return "", nil, false
+	}
+	return m.GetName(), m.GetLabels(), true
 }
 
 // legacyAnnotations are the Tenant annotations that grant an operation to every owner of the tenant, as
@@ -115,7 +130,12 @@ func newAllowedList(spec *allowedListFields) *allowedList {
 }
 
 // Selects matches by name or by labels. No label is required: a name in allowed or allowedRegex is enough.
-func (l *allowedList) Selects(name string, objectLabels map[string]string) bool {
+func (l *allowedList) Selects(obj runtime.Object) bool {
+	name, objectLabels, ok := nameAndLabels(obj)
+	return ok && l.matches(name, objectLabels)
+}
+
+func (l *allowedList) matches(name string, objectLabels map[string]string) bool {
 	if _, ok := l.exact[name]; ok {
 		return true
 	}
@@ -129,8 +149,51 @@ func (l *allowedList) Selects(name string, objectLabels map[string]string) bool 
 // no node: it has no pool of its own.
 type nodeSelection struct{ selector labels.Selector }
 
-func (n nodeSelection) Selects(_ string, objectLabels map[string]string) bool {
-	return n.selector != nil && n.selector.Matches(labels.Set(objectLabels))
+func (n nodeSelection) Selects(obj runtime.Object) bool {
+	_, objectLabels, ok := nameAndLabels(obj)
+	return ok && n.selector != nil && n.selector.Matches(labels.Set(objectLabels))
+}
+
+// volumeSelection selects the PersistentVolumes of one tenant: those whose spec.claimRef.namespace is one
+// of the tenant's namespaces. Membership is the index's, from what the Capsule controller writes (Tenant
+// status.namespaces and namespace ownerReferences); a PV's labels, such as capsule.clastix.io/tenant, are
+// never consulted, because whoever creates or edits a PV (or a provisioner copying claim labels) could set
+// them, and Capsule's own PV controller only adds its label to volumes that lack it, so a wrong value stays.
+// A claimRef is written by the PV controller when it binds a claim (or by an administrator who
+// pre-binds a volume), and a tenant can only bind claims in its own namespaces, so a tenant cannot claim
+// another tenant's volume this way. The namespace is looked up when each PV is checked, so a volume
+// follows its namespace into or out of the tenant; a volume whose namespace no longer exists, or that is
+// bound to no claim, belongs to no tenant. Released and Failed volumes belong to none either: they keep the
+// claimRef of a claim that is gone, perhaps with its namespace, and another tenant could create a namespace
+// of that name to see them. (A volume pre-bound by an administrator to a namespace name is reserved for
+// that namespace's claims, and shows there.)
+type volumeSelection struct {
+	ix  *Index
+	uid types.UID
+}
+
+func (v volumeSelection) Selects(obj runtime.Object) bool {
+	pv, ok := obj.(*corev1.PersistentVolume)
+	if !ok || pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.Namespace == "" ||
+		pv.Status.Phase == corev1.VolumeReleased || pv.Status.Phase == corev1.VolumeFailed {
+		return false
+	}
+	ns := pv.Spec.ClaimRef.Namespace
+	v.ix.mu.RLock()
+	defer v.ix.mu.RUnlock()
+	if v.ix.tenants[v.uid] == nil {
+		return false // the tenant is gone
+	}
+	return v.ix.memberLocked(uidSet{v.uid: {}}, ns, v.ix.namespaces[ns])
+}
+
+// tenantSelection selects one Tenant object, by UID: a Tenant deleted and created again under the same
+// name is another tenant, with owners of its own.
+type tenantSelection struct{ uid types.UID }
+
+func (s tenantSelection) Selects(obj runtime.Object) bool {
+	m, err := meta.Accessor(obj)
+	return err == nil && s.uid != "" && m.GetUID() == s.uid
 }
 
 // Selections returns, for each tenant u owns that grants u the operation op on kind, which objects of
@@ -144,7 +207,7 @@ func (ix *Index) Selections(u user.Info, kind Kind, op Operation) []Selection {
 		if !t.grants(u, kind, op) {
 			continue
 		}
-		if s := t.selection(kind); s != nil {
+		if s := ix.selectionLocked(t, kind); s != nil {
 			out = append(out, s)
 		}
 	}
@@ -163,8 +226,12 @@ func (t *tenant) grants(u user.Info, kind Kind, op Operation) bool {
 	return false
 }
 
-func (t *tenant) selection(kind Kind) Selection {
+func (ix *Index) selectionLocked(t *tenant, kind Kind) Selection {
 	switch kind {
+	case PersistentVolumes:
+		return volumeSelection{ix: ix, uid: t.uid}
+	case Tenants:
+		return tenantSelection{uid: t.uid}
 	case Nodes:
 		return t.nodes
 	case StorageClasses, IngressClasses, PriorityClasses, RuntimeClasses:

@@ -6,7 +6,10 @@ import (
 	capsulev1beta2 "github.com/projectcapsule/capsule/api/v1beta2"
 	"github.com/projectcapsule/capsule/pkg/api"
 	"github.com/projectcapsule/capsule/pkg/api/rbac"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/authentication/user"
 )
 
@@ -34,7 +37,7 @@ func selectionTenant(t *testing.T, annotations map[string]string) *tenant {
 			Owners: rbac.OwnerListSpec{
 				owner(rbac.UserOwner, "alice", list(rbac.StorageClassesProxy), list(rbac.NodesProxy), list(rbac.IngressClassesProxy),
 					rbac.ProxySettings{Kind: rbac.RuntimeClassesProxy, Operations: []rbac.ProxyOperation{rbac.UpdateOperation}}),
-				owner(rbac.GroupOwner, "oil-devs", list(rbac.PriorityClassesProxy)),
+				owner(rbac.GroupOwner, "oil-devs", list(rbac.PriorityClassesProxy), list(rbac.PersistentVolumesProxy), list(rbac.TenantProxy)),
 				owner(rbac.UserOwner, "carol"),
 			},
 			NodeSelector:   map[string]string{"pool": "oil"},
@@ -64,7 +67,7 @@ func selectionIndex(t *testing.T, annotations map[string]string) *Index {
 // selects reports whether any selection admits the object.
 func selects(selections []Selection, name string, labels map[string]string) bool {
 	for _, s := range selections {
-		if s.Selects(name, labels) {
+		if s.Selects(&metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}) {
 			return true
 		}
 	}
@@ -129,6 +132,10 @@ func TestSelectionsNeedAGrant(t *testing.T) {
 		{"group owner granted List", nil, oilDev, PriorityClasses, List, true},
 		{"the group's grant is not the user's", nil, oilDev, StorageClasses, List, false},
 		{"owner without proxy settings", nil, carol, StorageClasses, List, false},
+		{"Capsule's PersistentVolumes kind", nil, oilDev, PersistentVolumes, List, true},
+		{"Capsule's Tenant kind", nil, oilDev, Tenants, List, true},
+		{"the Tenant kind is granted to its owner only", nil, alice, Tenants, List, false},
+		{"no legacy annotation grants Tenant", map[string]string{"capsule.clastix.io/enable-tenant-listing": "true"}, carol, Tenants, List, false},
 		{"not an owner", nil, mallory, StorageClasses, List, false},
 		{"legacy annotation grants every owner", map[string]string{"capsule.clastix.io/enable-storageclass-listing": "true"}, carol, StorageClasses, List, true},
 		{"legacy node annotation", map[string]string{"capsule.clastix.io/enable-node-listing": "true"}, carol, Nodes, List, true},
@@ -148,11 +155,129 @@ func TestSelectionsNeedAGrant(t *testing.T) {
 func TestInvalidAllowedListsAllowNoMore(t *testing.T) {
 	l := newAllowedList(&allowedListFields{AllowedRegex: "(", MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Bogus"}}})
 	for _, name := range []string{"", "(", "gold"} {
-		if l.Selects(name, map[string]string{"tier": "oil"}) {
+		if l.Selects(&metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"tier": "oil"}}}) {
 			t.Errorf("invalid allowed list selected %q", name)
 		}
 	}
 	if newAllowedList(nil) != nil {
 		t.Error("an absent allowed list must give no selection")
 	}
+}
+
+// grantingFixture is fixture with alice granted List of PersistentVolumes and Tenants on oil, and
+// gas-devs on gas.
+func grantingFixture(t *testing.T) *Index {
+	t.Helper()
+	ix := fixture(t)
+	g := grants{}
+	g.add(PersistentVolumes, List)
+	g.add(Tenants, List)
+	ix.tenants["oil"].ownerGrants = map[subject]grants{{userKind, "alice"}: g}
+	ix.tenants["gas"].ownerGrants = map[subject]grants{{groupKind, "gas-devs"}: g}
+	return ix
+}
+
+func volume(name, claimNamespace string, labels map[string]string) *corev1.PersistentVolume {
+	pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if claimNamespace != "" {
+		pv.Spec.ClaimRef = &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: claimNamespace, Name: "data"}
+	}
+	return pv
+}
+
+func withPhase(pv *corev1.PersistentVolume, phase corev1.PersistentVolumePhase) *corev1.PersistentVolume {
+	pv.Status.Phase = phase
+	return pv
+}
+
+func TestVolumeSelectionsUseAuthoritativeMembership(t *testing.T) {
+	ix := grantingFixture(t)
+	for _, c := range []struct {
+		name   string
+		caller user.Info
+		object runtime.Object
+		want   bool
+	}{
+		{"claimed in a namespace the tenant owns by reference", alice, volume("pv-1", "oil-dev", nil), true},
+		{"claimed in a namespace in the tenant's status only", alice, volume("pv-2", "oil-status-only", nil), true},
+		{"claimed in a namespace of two tenants", alice, volume("pv-3", "both", nil), true},
+		{"claimed in another tenant's namespace", alice, volume("pv-4", "gas-dev", nil), false},
+		{"the tenant label is not honoured", alice, volume("pv-5", "gas-dev", map[string]string{"capsule.clastix.io/tenant": "oil"}), false},
+		{"a label alone selects nothing", alice, volume("pv-6", "", map[string]string{"capsule.clastix.io/tenant": "oil"}), false},
+		{"an unbound volume belongs to no tenant", alice, volume("pv-7", "", nil), false},
+		{"a namespace labelled into the tenant is not the tenant's", alice, volume("pv-8", "labelled", nil), false},
+		{"a namespace with a forged owner reference is not the tenant's", alice, volume("pv-9", "forged", nil), false},
+		{"a namespace that no longer exists", alice, volume("pv-10", "oil-deleted", nil), false},
+		{"kube-system", alice, volume("pv-11", "kube-system", nil), false},
+		{"the group owner of gas", bob, volume("pv-12", "gas-dev", nil), true},
+		{"the group owner of gas, on oil's volume", bob, volume("pv-13", "oil-dev", nil), false},
+		{"a stranger", mallory, volume("pv-14", "oil-dev", nil), false},
+		{"a released volume keeps its claimRef but belongs to no tenant", alice, withPhase(volume("pv-15", "oil-dev", nil), corev1.VolumeReleased), false},
+		{"a failed volume belongs to no tenant", alice, withPhase(volume("pv-16", "oil-dev", nil), corev1.VolumeFailed), false},
+		{"a bound volume", alice, withPhase(volume("pv-17", "oil-dev", nil), corev1.VolumeBound), true},
+		{"not a volume", alice, testNamespace("oil-dev", 1, "oil"), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := selectsObject(ix.Selections(c.caller, PersistentVolumes, List), c.object); got != c.want {
+				t.Errorf("selected %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestVolumeSelectionsFollowTheNamespace(t *testing.T) {
+	ix := grantingFixture(t)
+	selections := ix.Selections(alice, PersistentVolumes, List)
+	pv := volume("pv", "moving", nil)
+	if selectsObject(selections, pv) {
+		t.Fatal("selected before the namespace exists")
+	}
+	ix.setNamespace(testNamespace("moving", 20, "oil"), true)
+	if !selectsObject(selections, pv) {
+		t.Error("not selected once its namespace joined the tenant")
+	}
+	ix.setNamespace(testNamespace("moving", 21, "gas"), true)
+	if selectsObject(selections, pv) {
+		t.Error("still selected after its namespace moved to another tenant")
+	}
+	ix.setNamespace(testNamespace("moving", 22, "oil"), true)
+	ix.removeTenant("oil", 23, true)
+	if selectsObject(selections, pv) {
+		t.Error("still selected after the tenant was deleted")
+	}
+}
+
+func TestTenantSelectionsAreTheOwnedTenants(t *testing.T) {
+	ix := grantingFixture(t)
+	tenantObject := func(name string, uid types.UID) runtime.Object {
+		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: name, UID: uid}}
+	}
+	for _, c := range []struct {
+		name   string
+		caller user.Info
+		object runtime.Object
+		want   bool
+	}{
+		{"the owned tenant", alice, tenantObject("oil", "oil"), true},
+		{"another tenant", alice, tenantObject("gas", "gas"), false},
+		{"a tenant recreated under the owned name", alice, tenantObject("oil", "oil-2"), false},
+		{"the group owner's tenant", bob, tenantObject("gas", "gas"), true},
+		{"the owner of no tenant", mallory, tenantObject("oil", "oil"), false},
+		{"the owner without the grant", robot, tenantObject("oil", "oil"), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := selectsObject(ix.Selections(c.caller, Tenants, List), c.object); got != c.want {
+				t.Errorf("selected %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func selectsObject(selections []Selection, obj runtime.Object) bool {
+	for _, s := range selections {
+		if s.Selects(obj) {
+			return true
+		}
+	}
+	return false
 }
