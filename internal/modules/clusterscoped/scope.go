@@ -1,20 +1,19 @@
 package clusterscoped
 
 import (
-	"fmt"
-
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	nodev1 "k8s.io/api/node/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apiserver/pkg/endpoints/handlers"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/apiscope"
 )
 
 // The module answers with kube-apiserver's own request handlers (negotiation, Table and
@@ -36,32 +35,12 @@ func init() {
 	metav1.AddToGroupVersion(scheme, Tenants.Kind.GroupVersion())
 	// Only metadata.name is supported as a field selector; anything else is refused rather than ignored.
 	for _, gvk := range []schema.GroupVersionKind{StorageClasses.Kind, IngressClasses.Kind, PriorityClasses.Kind, RuntimeClasses.Kind, Nodes.Kind, PersistentVolumes.Kind, Tenants.Kind} {
-		utilruntime.Must(scheme.AddFieldLabelConversionFunc(gvk, func(label, value string) (string, string, error) {
-			if label == "metadata.name" {
-				return label, value, nil
-			}
-			return "", "", fmt.Errorf("field label not supported: %s", label)
-		}))
+		utilruntime.Must(apiscope.SupportFieldLabels(scheme, gvk, "metadata.name"))
 	}
 }
 
 func newRequestScope(r Resource) *handlers.RequestScope {
-	scope := &handlers.RequestScope{
-		Namer:           handlers.ContextBasedNaming{Namer: meta.NewAccessor(), ClusterScoped: true},
-		Serializer:      codecs,
-		ParameterCodec:  runtime.NewParameterCodec(scheme),
-		Creater:         scheme,
-		Convertor:       scheme,
-		Defaulter:       scheme,
-		Typer:           scheme,
-		UnsafeConvertor: runtime.UnsafeObjectConvertor(scheme),
-		TableConvertor:  tableConvertor{resource: r},
-		Resource:        r.Resource,
-		Kind:            r.Kind,
-		// Objects are served in the version they are cached in; there is no internal version here.
-		HubGroupVersion:  r.Kind.GroupVersion(),
-		MetaGroupVersion: metav1.SchemeGroupVersion,
-	}
+	scope := apiscope.ClusterScoped(scheme, codecs, r.Resource, r.Kind, tableConvertor{resource: r})
 	if r.Unstructured {
 		scope.Serializer = crdSerializer{codecs}
 		scope.StandardSerializers = crdStandardSerializers()
