@@ -2,7 +2,6 @@ package clusterscoped
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -18,15 +17,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/authentication/user"
-	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/rest"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/modules"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/moduletest"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
-	"github.com/tenant-proxy/tenant-proxy/internal/request"
 )
 
 // The callers of the tests: alice owns tenant oil and may list its storage classes, nodes, volumes and
@@ -165,87 +162,22 @@ func newFixture(t *testing.T, start bool) *fixture {
 	return f
 }
 
-// forwardedStatus marks a response the module did not take.
-const forwardedStatus = http.StatusTeapot
+const forwardedStatus = moduletest.ForwardedStatus
 
-// proxyLike does what the proxy's chain does before modules: parse the URL exactly as kube-apiserver,
-// authenticate (here: X-Test-User), then let the module answer or "forward".
-func proxyLike(m modules.Module) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info, err := request.Parse(r)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		caller, ok := callers[r.Header.Get("X-Test-User")]
-		if !ok {
-			http.Error(w, "unknown test user", http.StatusUnauthorized)
-			return
-		}
-		r = r.WithContext(apirequest.WithUser(apirequest.WithRequestInfo(r.Context(), info), caller))
-		h := m.Intercept(modules.Request{User: caller, Info: info, HTTP: r})
-		if h == nil {
-			w.WriteHeader(forwardedStatus)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+func proxyLike(m modules.Module) http.Handler { return moduletest.ProxyLike(m, callers) }
 
 // clientFor is a real client-go clientset for caller, in JSON or protobuf.
 func (f *fixture) clientFor(t *testing.T, caller string, protobuf bool) kubernetes.Interface {
 	t.Helper()
-	cfg := &rest.Config{Host: f.server.URL, WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
-			r = r.Clone(r.Context())
-			r.Header.Set("X-Test-User", caller)
-			return rt.RoundTrip(r)
-		})
-	}}
-	if protobuf {
-		cfg.ContentType = runtime.ContentTypeProtobuf
-		cfg.AcceptContentTypes = runtime.ContentTypeProtobuf
-	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client
+	return moduletest.Client(t, f.server.URL, caller, protobuf)
 }
 
 func (f *fixture) do(t *testing.T, method, caller, path, accept string) (int, string, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, f.server.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Test-User", caller)
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), body
+	return moduletest.Do(t, f.server.URL, method, caller, path, accept)
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	moduletest.Eventually(t, what, cond)
 }
