@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/allnamespaces"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/clusterscoped"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/namespaces"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/selfreviews"
@@ -45,7 +46,8 @@ func newServeCommand() *cobra.Command {
 			server, err := webserver.New(ctx, opts, restConfig,
 				namespaces.New(tenantIndex),
 				selfreviews.New(tenantIndex),
-				clusterscoped.New(tenantIndex, client, clusterscoped.AllResources...))
+				clusterscoped.New(tenantIndex, client, clusterscoped.AllResources...),
+				allnamespaces.New(tenantIndex, restConfig))
 			if err != nil {
 				return err
 			}
