@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/modules"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/capture"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
 )
 
@@ -102,15 +103,15 @@ func serve(w http.ResponseWriter, r *http.Request, forward http.Handler, gvr sch
 	results := make([]result, 0, len(names))
 	total := 0
 	for _, ns := range names {
-		rec := &recorder{header: http.Header{}, limit: maxBytes - total}
+		rec := capture.New(maxBytes - total)
 		forward.ServeHTTP(rec, subRequest(r, namespacedPath(gvr, ns), rawQuery, accept))
-		if rec.overflow {
+		if rec.Overflow() {
 			writeStatus(w, r, apierrors.NewBadRequest(fmt.Sprintf(
 				"the combined list of %s is larger than %d MiB; name a namespace (-n)", gvr.Resource, maxBytes>>20)))
 			return
 		}
-		total += rec.body.Len()
-		res := rec.result()
+		total += len(rec.Body())
+		res := resultOf(rec)
 		results = append(results, res)
 		if res.code != http.StatusOK && res.code != http.StatusForbidden {
 			break // merge answers this one as is
@@ -284,43 +285,9 @@ func merge(results []result) (result, error) {
 	return result{code: http.StatusOK, contentType: contentType, body: body}, nil
 }
 
-// recorder holds one answer in memory, up to limit bytes.
-type recorder struct {
-	header   http.Header
-	code     int
-	body     bytes.Buffer
-	limit    int
-	overflow bool
-}
-
-func (rec *recorder) Header() http.Header { return rec.header }
-
-func (rec *recorder) WriteHeader(code int) {
-	if rec.code == 0 {
-		rec.code = code
-	}
-}
-
-func (rec *recorder) Write(p []byte) (int, error) {
-	if rec.code == 0 {
-		rec.code = http.StatusOK
-	}
-	if rec.overflow || rec.body.Len()+len(p) > rec.limit {
-		// Discarded, not failed: a write error would make the reverse proxy abort the client's connection.
-		rec.overflow = true
-		return len(p), nil
-	}
-	return rec.body.Write(p)
-}
-
-func (rec *recorder) Flush() {}
-
-func (rec *recorder) result() result {
-	code := rec.code
-	if code == 0 {
-		code = http.StatusOK
-	}
-	return result{code: code, contentType: rec.header.Get("Content-Type"), body: rec.body.Bytes()}
+// resultOf is what the API server answered one sub-request.
+func resultOf(rec *capture.Recorder) result {
+	return result{code: rec.Code(), contentType: rec.Header().Get("Content-Type"), body: rec.Body()}
 }
 
 func notAcceptable(message string) *apierrors.StatusError {
