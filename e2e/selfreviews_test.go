@@ -85,6 +85,29 @@ func TestSelfSubjectAccessReviews(t *testing.T) {
 		}
 	})
 
+	t.Run("the rules review through the proxy includes reading namespaces", func(t *testing.T) {
+		for _, tt := range []struct {
+			kubeconfig string
+			want       bool
+		}{{owner.proxyKubeconfig, true}, {owner.directKubeconfig, false}} {
+			// In "default" the owner has no RoleBinding: any namespace read listed there is the proxy's.
+			out, err := env.cluster.Kubectl(ctx, tt.kubeconfig, "auth", "can-i", "--list", "-n", "default")
+			if err != nil {
+				t.Fatalf("kubectl auth can-i --list: %v %s", err, out)
+			}
+			got := false
+			for _, line := range strings.Split(out, "\n") {
+				fields := strings.Fields(line)
+				if len(fields) > 0 && fields[0] == "namespaces" && strings.Contains(line, "list") {
+					got = true
+				}
+			}
+			if got != tt.want {
+				t.Fatalf("namespaces rule listed = %v, want %v:\n%s", got, tt.want, out)
+			}
+		}
+	})
+
 	t.Run("the proxy's audit records name the caller's tenants", func(t *testing.T) {
 		rec := waitProxyRecord(t, func(r audit.Record) bool { return r.User == "sr-owner" && len(r.Tenants) > 0 })
 		if len(rec.Tenants) != 1 || rec.Tenants[0] != "e2e-reviews" {

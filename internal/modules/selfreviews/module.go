@@ -1,11 +1,12 @@
-// Package selfreviews answers a Capsule user's SelfSubjectAccessReview the way the proxy really serves
-// them: dashboards (k9s, Headlamp, Lens) ask "may I list namespaces?" before listing, and through the proxy
+// Package selfreviews answers a Capsule user's SelfSubjectAccessReview (and completes their
+// SelfSubjectRulesReview) the way the proxy really serves them: dashboards (k9s, Headlamp, Lens) ask "may I list namespaces?" before listing, and through the proxy
 // a tenant owner may, although plain RBAC says no. Every other review is forwarded to the API server
 // unchanged, as the caller, so it stays the judge of everything the proxy does not serve itself.
 package selfreviews
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/modules"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/capture"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
 )
 
@@ -42,14 +44,65 @@ func (m *Module) Name() string { return "selfreviews" }
 func (m *Module) Intercept(req modules.Request) http.Handler {
 	info := req.Info
 	if req.HTTP.Method != http.MethodPost || !info.IsResourceRequest || info.Verb != "create" ||
-		info.APIGroup != authorizationv1.GroupName || info.APIVersion != "v1" ||
-		info.Resource != "selfsubjectaccessreviews" || info.Subresource != "" || info.Name != "" {
+		info.APIGroup != authorizationv1.GroupName || info.APIVersion != "v1" || info.Subresource != "" || info.Name != "" {
+		return nil
+	}
+	if info.Resource != "selfsubjectaccessreviews" && info.Resource != "selfsubjectrulesreviews" {
 		return nil
 	}
 	if !m.index.Synced() || !m.index.CapsuleUser(req.User) {
 		return nil // the API server answers: never "yes" for someone the proxy does not serve
 	}
+	if info.Resource == "selfsubjectrulesreviews" {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serveRules(w, r, req) })
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { m.serve(w, r, req) })
+}
+
+// namespaceReads is the rule the proxy adds for a Capsule user: it serves their namespaces.
+var namespaceReads = authorizationv1.ResourceRule{
+	Verbs: []string{"get", "list", "watch"}, APIGroups: []string{""}, Resources: []string{"namespaces"},
+}
+
+// serveRules asks the API server for the caller's rules (as the caller) and adds what the proxy itself
+// serves them, so `kubectl auth can-i --list` through the proxy matches what works through it. Anything
+// the proxy cannot decode is relayed unchanged.
+func serveRules(w http.ResponseWriter, r *http.Request, req modules.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxReviewBytes+1))
+	if err != nil || len(body) > maxReviewBytes {
+		writeStatus(w, r, apierrors.NewBadRequest("reading the review: missing, unreadable or larger than 64 KiB"))
+		return
+	}
+	forward := r.Clone(r.Context())
+	forward.Body = io.NopCloser(bytes.NewReader(body))
+	forward.ContentLength = int64(len(body))
+	upstream := capture.New(1 << 20)
+	req.Forward.ServeHTTP(upstream, forward)
+
+	if upstream.Overflow() {
+		writeStatus(w, r, apierrors.NewInternalError(errors.New("the API server's rules review is larger than 1 MiB")))
+		return
+	}
+	review := &authorizationv1.SelfSubjectRulesReview{}
+	obj, gvk, err := scheme.Codecs.UniversalDeserializer().Decode(upstream.Body(), nil, review)
+	if upstream.Code() != http.StatusCreated || err != nil || obj != review ||
+		gvk.GroupVersion() != authorizationv1.SchemeGroupVersion {
+		relay(w, upstream)
+		return
+	}
+	review.Status.ResourceRules = append(review.Status.ResourceRules, namespaceReads)
+	review.TypeMeta.Kind, review.TypeMeta.APIVersion = "SelfSubjectRulesReview", authorizationv1.SchemeGroupVersion.String()
+	responsewriters.WriteObjectNegotiated(scheme.Codecs.WithoutConversion(), negotiation.DefaultEndpointRestrictions,
+		authorizationv1.SchemeGroupVersion, w, r, http.StatusCreated, review, false)
+}
+
+// relay answers exactly what the API server answered.
+func relay(w http.ResponseWriter, upstream *capture.Recorder) {
+	for k, v := range upstream.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(upstream.Code())
+	_, _ = w.Write(upstream.Body())
 }
 
 func (m *Module) serve(w http.ResponseWriter, r *http.Request, req modules.Request) {
