@@ -52,3 +52,16 @@ func SupportFieldLabels(scheme *runtime.Scheme, kind schema.GroupVersionKind, la
 	}
 	return nil
 }
+
+// NoHeaders reads the table options kube-apiserver's handlers pass to a TableConvertor: whether the client
+// asked for rows without column definitions.
+func NoHeaders(tableOptions runtime.Object) (bool, error) {
+	switch opts := tableOptions.(type) {
+	case nil:
+		return false, nil
+	case *metav1.TableOptions:
+		return opts != nil && opts.NoHeaders, nil
+	default:
+		return false, fmt.Errorf("unrecognized type %T for table options, can't display tabular output", tableOptions)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/apiscope"
 )
 
 // ageColumn and age render creationTimestamp as kube-apiserver's printers do.
@@ -32,13 +34,9 @@ func age(obj runtime.Object) string {
 type tableConvertor struct{ resource Resource }
 
 func (c tableConvertor) ConvertToTable(_ context.Context, obj runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	noHeaders := false
-	switch opts := tableOptions.(type) {
-	case nil:
-	case *metav1.TableOptions:
-		noHeaders = opts != nil && opts.NoHeaders
-	default:
-		return nil, fmt.Errorf("unrecognized type %T for table options, can't display tabular output", tableOptions)
+	noHeaders, err := apiscope.NoHeaders(tableOptions)
+	if err != nil {
+		return nil, err
 	}
 	table := &metav1.Table{}
 	if !noHeaders {

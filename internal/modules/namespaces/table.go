@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/apiscope"
 )
 
 // namespaceColumns are the columns kube-apiserver's printer defines for namespaces.
@@ -22,13 +24,9 @@ var namespaceColumns = []metav1.TableColumnDefinition{
 type tableConvertor struct{}
 
 func (tableConvertor) ConvertToTable(_ context.Context, obj runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	noHeaders := false
-	switch opts := tableOptions.(type) {
-	case nil:
-	case *metav1.TableOptions:
-		noHeaders = opts != nil && opts.NoHeaders
-	default:
-		return nil, fmt.Errorf("unrecognized type %T for table options, can't display tabular output", tableOptions)
+	noHeaders, err := apiscope.NoHeaders(tableOptions)
+	if err != nil {
+		return nil, err
 	}
 	table := &metav1.Table{}
 	if !noHeaders {
