@@ -43,10 +43,16 @@ func newServeCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("cluster-scoped resources client: %w", err)
 			}
+			// Granted Update/Delete of nodes and classes are written with the proxy's own identity.
+			writes, err := clusterscoped.NewProxyUpstream(restConfig)
+			if err != nil {
+				return err
+			}
+			clusterScoped := clusterscoped.New(tenantIndex, client, clusterscoped.AllResources...).EnableWrites(writes)
 			server, err := webserver.New(ctx, opts, restConfig,
 				namespaces.New(tenantIndex),
-				selfreviews.New(tenantIndex),
-				clusterscoped.New(tenantIndex, client, clusterscoped.AllResources...),
+				selfreviews.New(tenantIndex, clusterScoped),
+				clusterScoped,
 				allnamespaces.New(tenantIndex, restConfig))
 			if err != nil {
 				return err

@@ -33,6 +33,9 @@ type Record struct {
 	Module            string    `json:"module,omitempty"`
 	Code              int       `json:"code"`
 	LatencySeconds    float64   `json:"latencySeconds"`
+	// Annotations are what the module that served the request noted (k8s.io/apiserver/pkg/audit
+	// annotations), e.g. that it acted with the proxy's own credentials on behalf of the caller.
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // Decisions.

@@ -235,6 +235,16 @@ func TestRender(t *testing.T) {
 			},
 		},
 		{
+			name:    "granted cluster-scoped writes",
+			values:  map[string]any{"rbac": map[string]any{"clusterScopedWrites": true}},
+			present: []string{"ClusterRole/tp-tenant-proxy"},
+			check: func(t *testing.T, r *rendered) {
+				if got := grantedWrites(t, r); !slices.Equal(got, clusterScopedWriteResources) {
+					t.Errorf("writable resources %v, want %v", got, clusterScopedWriteResources)
+				}
+			},
+		},
+		{
 			name: "optional parts off",
 			values: map[string]any{
 				"podDisruptionBudget": map[string]any{"enabled": false},
@@ -327,8 +337,9 @@ func assertLeastPrivilege(t *testing.T, r *rendered) {
 			switch {
 			case verb == "impersonate", slices.Contains(readOnly, verb):
 			case verb == "create" && isReview(rule.Resources):
+			case slices.Contains([]string{"update", "patch", "delete"}, verb) && isGrantedWrite(rule.Resources):
 			default:
-				t.Errorf("verb %q on %v: the proxy writes only token and access reviews", verb, rule.Resources)
+				t.Errorf("verb %q on %v: the proxy writes only reviews and the granted writes of tenant owners", verb, rule.Resources)
 			}
 		}
 	}
@@ -344,6 +355,33 @@ func assertLeastPrivilege(t *testing.T, r *rendered) {
 			}
 		}
 	}
+}
+
+// clusterScopedWriteResources are what rbac.clusterScopedWrites lets the proxy update, patch and delete.
+var clusterScopedWriteResources = []string{"ingressclasses", "nodes", "persistentvolumes", "priorityclasses", "runtimeclasses", "storageclasses"}
+
+func isGrantedWrite(resources []string) bool {
+	for _, r := range resources {
+		if !slices.Contains(clusterScopedWriteResources, r) {
+			return false
+		}
+	}
+	return len(resources) > 0
+}
+
+// grantedWrites lists, sorted, the resources the ClusterRole lets the proxy update, patch and delete.
+func grantedWrites(t *testing.T, r *rendered) []string {
+	t.Helper()
+	var role rbacv1.ClusterRole
+	r.typed(t, "ClusterRole", "tp-tenant-proxy", &role)
+	var out []string
+	for _, rule := range role.Rules {
+		if slices.Contains(rule.Verbs, "update") && slices.Contains(rule.Verbs, "patch") && slices.Contains(rule.Verbs, "delete") {
+			out = append(out, rule.Resources...)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func isReview(resources []string) bool {

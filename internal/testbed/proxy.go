@@ -34,7 +34,9 @@ const (
 )
 
 // proxyClusterRole is the proxy's least privilege: impersonate callers, review their credentials and
-// permissions, and read the cluster's client CA. No write access and no wildcards.
+// permissions, and read the cluster's client CA. No wildcards. The only writes are the granted Update and
+// Delete of nodes and classes for tenant owners (the chart's rbac.clusterScopedWrites), which the proxy
+// performs with its own identity.
 var proxyClusterRole = []rbacv1.PolicyRule{
 	{APIGroups: []string{""}, Resources: []string{"users", "groups", "serviceaccounts"}, Verbs: []string{"impersonate"}},
 	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"uids", "userextras/scopes", "userextras/authentication.kubernetes.io/credential-id", "userextras/authentication.kubernetes.io/node-name", "userextras/authentication.kubernetes.io/node-uid", "userextras/authentication.kubernetes.io/pod-name", "userextras/authentication.kubernetes.io/pod-uid"}, Verbs: []string{"impersonate"}},
@@ -51,6 +53,13 @@ var proxyClusterRole = []rbacv1.PolicyRule{
 	{APIGroups: []string{"scheduling.k8s.io"}, Resources: []string{"priorityclasses"}, Verbs: []string{"list", "watch"}},
 	{APIGroups: []string{"node.k8s.io"}, Resources: []string{"runtimeclasses"}, Verbs: []string{"list", "watch"}},
 	{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"list", "watch"}},
+	// Granted Update/Delete by tenant owners: a live get, then update/patch/delete of the object itself
+	// (no subresources, no create, no deletecollection).
+	{APIGroups: []string{""}, Resources: []string{"nodes", "persistentvolumes"}, Verbs: []string{"get", "update", "patch", "delete"}},
+	{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}, Verbs: []string{"get", "update", "patch", "delete"}},
+	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingressclasses"}, Verbs: []string{"get", "update", "patch", "delete"}},
+	{APIGroups: []string{"scheduling.k8s.io"}, Resources: []string{"priorityclasses"}, Verbs: []string{"get", "update", "patch", "delete"}},
+	{APIGroups: []string{"node.k8s.io"}, Resources: []string{"runtimeclasses"}, Verbs: []string{"get", "update", "patch", "delete"}},
 }
 
 // StartProxy runs the tenant-proxy binary with extra flags and returns once /readyz answers ok.

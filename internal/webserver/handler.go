@@ -10,6 +10,8 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	k8saudit "k8s.io/apiserver/pkg/audit"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -123,6 +125,10 @@ func (c *chain) withAccounting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		r, id := withAuditID(r)
+		// Modules note what the record should say as kube-apiserver's handlers do: audit annotations.
+		auditCtx := k8saudit.WithAuditContext(r.Context())
+		k8saudit.WithAuditID(auditCtx, types.UID(id))
+		r = r.WithContext(auditCtx)
 		acct := &accounting{}
 		r = r.WithContext(withAccountingContext(r.Context(), acct))
 		w.Header().Set("Audit-Id", id)
@@ -140,6 +146,7 @@ func (c *chain) withAccounting(next http.Handler) http.Handler {
 				return
 			}
 			rec := acct.record(id, r, code, start, latency)
+			rec.Annotations = k8saudit.AuditContextFrom(r.Context()).GetEventAnnotations()
 			if c.tenantNamer != nil && acct.acting != nil {
 				rec.Tenants = c.tenantNamer.TenantsOf(acct.acting)
 			}

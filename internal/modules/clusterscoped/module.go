@@ -2,14 +2,17 @@
 // and runtime classes, nodes, persistent volumes and Capsule's own Tenants) to tenant owners whose Tenant
 // grants them List in owners[].proxySettings (or the legacy enable-*-listing annotations, which exist for
 // nodes, storage and ingress classes only): each sees exactly the objects their tenants allow,
-// in every format the API server offers. Everything else (writes, subresources, callers without the
-// grant) is forwarded as the caller, so plain RBAC decides.
+// in every format the API server offers. Owners granted Update or Delete may also write the objects of
+// their tenants' allowed sets (writes.go: the proxy writes with its own credentials, within strict bounds).
+// Everything else (other writes, subresources, callers without the grant) is forwarded as the caller, so
+// plain RBAC decides.
 package clusterscoped
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"time"
 
@@ -21,6 +24,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/modules"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
@@ -45,17 +50,20 @@ type Module struct {
 	index     *tenants.Index
 	factory   informers.SharedInformerFactory
 	resources []*served
+	upstream  *ProxyUpstream // nil: granted writes are forwarded as the caller too
+	writes    *prometheus.CounterVec
 }
 
 var (
 	_ modules.Module           = (*Module)(nil)
 	_ modules.Starter          = (*Module)(nil)
 	_ modules.ReadinessChecker = (*Module)(nil)
+	_ modules.MetricsProvider  = (*Module)(nil)
 )
 
 // New returns the module for resources, read with client; index may be shared with other modules.
 func New(index *tenants.Index, client kubernetes.Interface, resources ...Resource) *Module {
-	m := &Module{index: index, factory: informers.NewSharedInformerFactory(client, 0)}
+	m := &Module{index: index, factory: informers.NewSharedInformerFactory(client, 0), writes: newWriteMetrics()}
 	for _, r := range resources {
 		var informer cache.SharedIndexInformer
 		if r.IndexInformer != nil {
@@ -104,8 +112,12 @@ func (m *Module) synced() bool {
 	return m.index.Synced()
 }
 
-// Intercept takes GET get, list and watch of the configured resources from tenant owners granted List.
+// Intercept takes GET get, list and watch of the configured resources from tenant owners granted List,
+// and PUT, PATCH and DELETE of one object from owners granted Update or Delete.
 func (m *Module) Intercept(req modules.Request) http.Handler {
+	if s, op := m.matchWrite(req); s != nil {
+		return m.interceptWrite(req, s, op)
+	}
 	s := m.match(req)
 	if s == nil {
 		return nil
@@ -124,7 +136,11 @@ func (m *Module) Intercept(req modules.Request) http.Handler {
 	if len(selections) == 0 {
 		return nil // no tenant grants List: plain RBAC decides
 	}
-	view := &callerView{resource: s.resource, informer: s.informer, selections: selections}
+	granting := m.index.Granting(req.User, s.resource.Grant, tenants.List)
+	view := &callerView{resource: s.resource, informer: s.informer, selections: selections, granted: func() bool {
+		// The same tenants as when the watch started: a revoked (or new) grant ends it.
+		return m.index.CapsuleUser(req.User) && maps.Equal(granting, m.index.Granting(req.User, s.resource.Grant, tenants.List))
+	}}
 	switch req.Info.Verb {
 	case "get":
 		return withReceivedTimestamp(handlers.GetResource(view, s.scope))
@@ -133,6 +149,23 @@ func (m *Module) Intercept(req modules.Request) http.Handler {
 	default: // watch, including the legacy /watch/ paths, which carry no watch=true
 		return withReceivedTimestamp(handlers.ListResource(view, view, s.scope, true, minWatchTimeout))
 	}
+}
+
+func (m *Module) interceptWrite(req modules.Request, s *served, op tenants.Operation) http.Handler {
+	if !m.index.Synced() {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			err := apierrors.NewServiceUnavailable("the caches of the proxy are not synced yet")
+			responsewriters.ErrorNegotiated(err, codecs, s.scope.Kind.GroupVersion(), w, r)
+		})
+	}
+	if !m.index.CapsuleUser(req.User) {
+		return nil
+	}
+	selections := m.index.Selections(req.User, s.resource.Grant, op)
+	if len(selections) == 0 {
+		return nil // no tenant grants the operation: plain RBAC decides
+	}
+	return &grantedWrite{module: m, served: s, op: op, req: req, selections: selections}
 }
 
 // match finds the resource a request reads, on the API server's own parse of the forwarded URL:

@@ -27,6 +27,8 @@ type callerView struct {
 	resource   Resource
 	informer   cache.SharedIndexInformer
 	selections []tenants.Selection
+	// granted reports whether the caller still holds the grant of selections (watches end when not).
+	granted func() bool
 }
 
 var (
@@ -81,6 +83,7 @@ func (v *callerView) Watch(ctx context.Context, opts *metainternalversion.ListOp
 		resourceVersion: opts.ResourceVersion,
 		initialEvents:   opts.SendInitialEvents,
 		bookmarks:       opts.AllowWatchBookmarks,
+		granted:         v.granted,
 		newEmptyBookmark: func() runtime.Object {
 			if v.resource.Unstructured {
 				u := &unstructured.Unstructured{}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -16,7 +17,11 @@ import (
 
 // filteredWatch streams one caller's view of an informer's events: an object that starts being visible
 // (created, or relabelled into the tenant's set or the client's selection) arrives as ADDED, one that stops
-// as DELETED. The grant is checked when the watch starts, as kube-apiserver authorizes a watch once.
+// as DELETED. The grant is checked when the watch starts, as kube-apiserver authorizes a watch once, and
+// then again with every event and every few seconds: a watch whose grant was revoked (proxySettings
+// changed, the caller no longer an owner) ends, and the client's next watch is decided afresh. The API
+// server keeps a watch open when RBAC changes; the proxy, which decides visibility itself, does not keep
+// serving a grant that is gone.
 type filteredWatch struct {
 	visible func(runtime.Object) bool
 	// replay decides which objects already in the cache are sent as ADDED when the watch starts.
@@ -81,7 +86,12 @@ type watchOptions struct {
 	initialEvents    *bool
 	bookmarks        bool
 	newEmptyBookmark func() runtime.Object
+	// granted reports whether the caller still holds the grant the watch started with; nil: always.
+	granted func() bool
 }
+
+// regrantInterval is how often an idle watch checks that its grant still holds.
+var regrantInterval = 2 * time.Second
 
 // startWatch registers a filtered watch on informer and forwards its events until ctx ends or the client
 // stops. The cache keeps no history: a watch from a resource version N replays, as ADDED, the visible
@@ -119,6 +129,12 @@ func startWatch(ctx context.Context, informer cache.SharedIndexInformer, visible
 		defer func() { _ = informer.RemoveEventHandler(reg) }()
 		defer w.Stop()
 		initialEventsEnd := replayAll && opts.bookmarks
+		granted := opts.granted
+		if granted == nil {
+			granted = func() bool { return true }
+		}
+		regrant := time.NewTicker(regrantInterval)
+		defer regrant.Stop()
 		synced := make(chan struct{})
 		go func() {
 			// HasSynced turns true once the handler has returned for every initial object, so each of
@@ -133,7 +149,15 @@ func startWatch(ctx context.Context, informer cache.SharedIndexInformer, visible
 				return
 			case <-w.done:
 				return
+			case <-regrant.C:
+				if !granted() {
+					return
+				}
+				continue
 			case ev = <-w.events:
+				if !granted() {
+					return
+				}
 			case <-synced:
 				synced = nil
 				if !initialEventsEnd || !reg.HasSynced() {

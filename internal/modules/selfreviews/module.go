@@ -30,13 +30,23 @@ const maxReviewBytes = 64 << 10
 
 // Module is the self-review interceptor.
 type Module struct {
-	index *tenants.Index
+	index     *tenants.Index
+	reviewers []AccessReviewer
 }
 
 var _ modules.Module = (*Module)(nil)
 
-// New returns the module; it reads the shared tenant index and starts nothing itself.
-func New(index *tenants.Index) *Module { return &Module{index: index} }
+// AccessReviewer is a module that serves some requests itself and can tell whether it would serve one.
+type AccessReviewer interface {
+	// ServesAccess reports whether the proxy itself performs what attrs describe for u.
+	ServesAccess(u user.Info, attrs *authorizationv1.ResourceAttributes) bool
+}
+
+// New returns the module; it reads the shared tenant index and starts nothing itself. reviewers are the
+// other modules whose answers a review must agree with (cluster-scoped reads and granted writes).
+func New(index *tenants.Index, reviewers ...AccessReviewer) *Module {
+	return &Module{index: index, reviewers: reviewers}
+}
 
 func (m *Module) Name() string { return "selfreviews" }
 
@@ -119,7 +129,7 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request, req modules.Reque
 	if ok && m.allows(req.User, review.Spec.ResourceAttributes) {
 		review.Status = authorizationv1.SubjectAccessReviewStatus{
 			Allowed: true,
-			Reason:  "tenant-proxy serves the namespaces of the caller's tenants",
+			Reason:  fmt.Sprintf("tenant-proxy serves the %s of the caller's tenants", review.Spec.ResourceAttributes.Resource),
 		}
 		review.TypeMeta.Kind, review.TypeMeta.APIVersion = "SelfSubjectAccessReview", authorizationv1.SchemeGroupVersion.String()
 		responsewriters.WriteObjectNegotiated(scheme.Codecs.WithoutConversion(), negotiation.DefaultEndpointRestrictions,
@@ -134,8 +144,20 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request, req modules.Reque
 }
 
 // allows reports the reviews the proxy answers "yes" to on its own: reading namespaces (all of them, or one
-// the caller's tenants contain).
+// the caller's tenants contain), and what the other modules serve.
 func (m *Module) allows(u user.Info, attrs *authorizationv1.ResourceAttributes) bool {
+	if attrs == nil {
+		return false
+	}
+	for _, r := range m.reviewers {
+		if r.ServesAccess(u, attrs) {
+			return true
+		}
+	}
+	return m.allowsNamespaces(u, attrs)
+}
+
+func (m *Module) allowsNamespaces(u user.Info, attrs *authorizationv1.ResourceAttributes) bool {
 	// attrs.Namespace is not checked: namespaces are cluster-scoped, and kubectl fills in its current
 	// namespace anyway (with a warning).
 	if attrs == nil || attrs.Group != "" || attrs.Resource != "namespaces" || attrs.Subresource != "" ||

@@ -256,3 +256,38 @@ func (s subject) matches(u user.Info) bool {
 	}
 	return false
 }
+
+// Selecting returns the UIDs of every tenant whose allowed set of kind includes obj, whoever owns them and
+// whatever they grant: which tenants an object belongs to. A write the proxy performs for a tenant owner
+// must leave it unchanged, so that no owner can move an object into (or out of) another tenant's set.
+func (ix *Index) Selecting(kind Kind, obj runtime.Object) map[types.UID]struct{} {
+	selections := map[types.UID]Selection{}
+	ix.mu.RLock()
+	for uid, t := range ix.tenants {
+		if s := ix.selectionLocked(t, kind); s != nil {
+			selections[uid] = s
+		}
+	}
+	ix.mu.RUnlock() // a volume selection takes the lock itself
+	out := map[types.UID]struct{}{}
+	for uid, s := range selections {
+		if s.Selects(obj) {
+			out[uid] = struct{}{}
+		}
+	}
+	return out
+}
+
+// Granting returns the UIDs of the tenants u owns that grant u the operation op on kind: the tenants behind
+// Selections. A watch compares them over time to end when a grant is revoked.
+func (ix *Index) Granting(u user.Info, kind Kind, op Operation) map[types.UID]struct{} {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := map[types.UID]struct{}{}
+	for uid := range ix.ownedLocked(u) {
+		if ix.tenants[uid].grants(u, kind, op) {
+			out[uid] = struct{}{}
+		}
+	}
+	return out
+}
