@@ -98,6 +98,9 @@ func TestRender(t *testing.T) {
 				"--tls-private-key-file=/etc/tenant-proxy/tls/tls.key", "--metrics-bind-address=127.0.0.1:9090", "--audit-log-path=-"},
 			notArgs: []string{"--kubeconfig", "--oidc-", "--requestheader-", "--anonymous-auth=true"},
 			check: func(t *testing.T, r *rendered) {
+				if got := grantedWrites(t, r); len(got) != 0 {
+					t.Errorf("by default the proxy may write %v, want nothing", got)
+				}
 				d := deployment(t, r)
 				if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
 					t.Errorf("replicas = %v, want 2", d.Spec.Replicas)
