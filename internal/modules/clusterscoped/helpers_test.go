@@ -45,9 +45,10 @@ var (
 )
 
 type fixture struct {
-	client *fake.Clientset
-	module *Module
-	server *httptest.Server
+	client  *fake.Clientset
+	dynamic *dynamicfake.FakeDynamicClient
+	module  *Module
+	server  *httptest.Server
 }
 
 func storageClass(name string, labels map[string]string) *storagev1.StorageClass {
@@ -148,7 +149,7 @@ func newFixture(t *testing.T, start bool) *fixture {
 			"spec":     map[string]any{"users": []any{map[string]any{"kind": "Group", "name": "projectcapsule.dev"}}},
 		}},
 	)
-	f := &fixture{client: client, module: New(tenants.New(client, dyn, tenants.Options{}), client, AllResources...)}
+	f := &fixture{client: client, dynamic: dyn, module: New(tenants.New(client, dyn, tenants.Options{}), client, AllResources...)}
 	if start {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)

@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/apiserver/pkg/util/apihelpers"
-	"sigs.k8s.io/yaml"
 )
 
 // A granted write is performed with the proxy's credentials only on the state the proxy checked: the body
@@ -72,7 +72,7 @@ func withResourceVersion(mediaType string, body []byte, rv string, kind schema.G
 }
 
 func yamlObjectWithResourceVersion(body []byte, rv string) ([]byte, error) {
-	js, err := yaml.YAMLToJSON(body)
+	js, err := utilyaml.ToJSON(body) // as kube-apiserver reads YAML bodies; JSON stays as it is
 	if err != nil {
 		return nil, fmt.Errorf("decoding the YAML body: %w", err)
 	}

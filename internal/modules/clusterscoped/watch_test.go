@@ -8,8 +8,11 @@ import (
 
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
 )
 
 // next returns the next event's type and object name, failing after a few seconds.
@@ -135,4 +138,41 @@ func TestWatchFromAResourceVersionSkipsOlderObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectEvents(t, w, "ADDED silver-4")
+}
+
+// TestWatchEndsWhenTheGrantIsRevoked: an open watch keeps its grant only while the caller's tenants still
+// give it; when the Tenant's proxySettings no longer do, the watch ends instead of delivering more.
+func TestWatchEndsWhenTheGrantIsRevoked(t *testing.T) {
+	f := newFixture(t, true)
+	ctx := context.Background()
+	w, err := f.clientFor(t, "alice", false).StorageV1().StorageClasses().Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for range aliceClasses {
+		next(t, w)
+	}
+	revoked := oilTenant()
+	revoked.SetResourceVersion("50")
+	owners, _, _ := unstructured.NestedSlice(revoked.Object, "spec", "owners")
+	delete(owners[0].(map[string]any), "proxySettings")
+	if err := unstructured.SetNestedSlice(revoked.Object, owners, "spec", "owners"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.dynamic.Resource(tenants.TenantsResource).Update(ctx, revoked, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(3 * regrantInterval)
+	for {
+		select {
+		case ev, open := <-w.ResultChan():
+			if !open {
+				return
+			}
+			t.Logf("event after the revocation: %s", ev.Type)
+		case <-deadline:
+			t.Fatal("the watch still runs after the grant was revoked")
+		}
+	}
 }

@@ -220,12 +220,6 @@ func (g *grantedWrite) serve(w http.ResponseWriter, r *http.Request) string {
 	}
 	before, _ := meta.Accessor(current) // decoded from a typed kind
 	rv := before.GetResourceVersion()
-	k8saudit.AddAuditAnnotations(ctx,
-		auditCredentials, "proxy",
-		auditOnBehalfOf, g.req.User.GetName(),
-		auditGrant, string(g.served.resource.Grant)+"/"+string(g.op),
-		auditPrecondRV, rv)
-
 	if g.op == tenants.Delete {
 		return g.delete(w, r, body, before, rv)
 	}
@@ -244,6 +238,7 @@ func (g *grantedWrite) update(w http.ResponseWriter, r *http.Request, body []byt
 		g.writeError(w, r, apierrors.NewBadRequest(err.Error()))
 		return resultBadRequest
 	}
+	g.actAsProxy(ctx, rv)
 	dryRun := cloneQuery(r.URL.Query())
 	dryRun.Set("dryRun", metav1.DryRunAll)
 	resp, err := g.send(ctx, r.Method, r.URL.Path, dryRun, contentType, "application/json", conditional)
@@ -289,6 +284,7 @@ func (g *grantedWrite) delete(w http.ResponseWriter, r *http.Request, body []byt
 		g.forward(w, r, body, "unsafe delete option")
 		return resultForwarded
 	}
+	g.actAsProxy(r.Context(), rv)
 	encoded, err := json.Marshal(options)
 	if err != nil {
 		g.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("encoding the delete options: %w", err)))
@@ -301,6 +297,15 @@ func (g *grantedWrite) delete(w http.ResponseWriter, r *http.Request, body []byt
 		return resultUpstreamError
 	}
 	return g.relay(w, r, resp)
+}
+
+// actAsProxy notes in the proxy's audit record that what follows is done with the proxy's credentials.
+func (g *grantedWrite) actAsProxy(ctx context.Context, rv string) {
+	k8saudit.AddAuditAnnotations(ctx,
+		auditCredentials, "proxy",
+		auditOnBehalfOf, g.req.User.GetName(),
+		auditGrant, string(g.served.resource.Grant)+"/"+string(g.op),
+		auditPrecondRV, rv)
 }
 
 // upstreamResponse is a complete API server answer; status is set when it is an error Status.
@@ -331,10 +336,9 @@ func (g *grantedWrite) send(ctx context.Context, method, path string, query url.
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
+	// The proxy's own Audit-ID (never the client's), so the API server's events join the proxy's record.
 	if id, ok := k8saudit.AuditIDFrom(ctx); ok {
 		req.Header.Set("Audit-ID", string(id))
-	} else if id := g.req.HTTP.Header.Get("Audit-Id"); id != "" {
-		req.Header.Set("Audit-ID", id)
 	}
 	// The API server's audit log names the proxy's ServiceAccount; the user agent says for whom.
 	req.Header.Set("User-Agent", "tenant-proxy/clusterscoped (on behalf of "+sanitize(g.req.User.GetName())+")")

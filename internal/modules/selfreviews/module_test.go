@@ -92,3 +92,34 @@ func TestAllowsOnlyNamespaceReads(t *testing.T) {
 		})
 	}
 }
+
+// nodePatcher serves patches of one node, as the cluster-scoped module does for a granted owner.
+type nodePatcher struct{}
+
+func (nodePatcher) ServesAccess(_ user.Info, attrs *authorizationv1.ResourceAttributes) bool {
+	return attrs.Verb == "patch" && attrs.Resource == "nodes" && attrs.Name == "pool-a-1"
+}
+
+// TestAllowsWhatReviewersServe: the review agrees with the other modules; what none serves is left to
+// the API server.
+func TestAllowsWhatReviewersServe(t *testing.T) {
+	m := &Module{reviewers: []AccessReviewer{nodePatcher{}}}
+	u := &user.DefaultInfo{Name: "owner"}
+	tests := []struct {
+		name  string
+		attrs *authorizationv1.ResourceAttributes
+		want  bool
+	}{
+		{"a node the reviewer serves", &authorizationv1.ResourceAttributes{Verb: "patch", Resource: "nodes", Name: "pool-a-1"}, true},
+		{"another node", &authorizationv1.ResourceAttributes{Verb: "patch", Resource: "nodes", Name: "pool-b-1"}, false},
+		{"namespaces still answered", &authorizationv1.ResourceAttributes{Verb: "list", Resource: "namespaces"}, true},
+		{"no resource attributes", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := m.allows(u, tt.attrs); got != tt.want {
+				t.Fatalf("allows = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
