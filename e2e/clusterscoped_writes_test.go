@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -246,8 +245,8 @@ func TestClusterScopedWrites(t *testing.T) {
 		}
 		// No oracle: another pool's node and a missing one answer alike, status and body.
 		patch := `{"spec":{"unschedulable":true}}`
-		hiddenCode, _, hidden := ownerRequest(t, ctx, ivy, http.MethodPatch, "/api/v1/nodes/cw-e2e-node-b", "application/strategic-merge-patch+json", patch)
-		missingCode, _, missing := ownerRequest(t, ctx, ivy, http.MethodPatch, "/api/v1/nodes/cw-e2e-node-missing", "application/strategic-merge-patch+json", patch)
+		hiddenCode, _, hidden := ownerRequest(t, ivy, http.MethodPatch, "/api/v1/nodes/cw-e2e-node-b", "application/strategic-merge-patch+json", patch)
+		missingCode, _, missing := ownerRequest(t, ivy, http.MethodPatch, "/api/v1/nodes/cw-e2e-node-missing", "application/strategic-merge-patch+json", patch)
 		if hiddenCode != http.StatusForbidden || hiddenCode != missingCode ||
 			strings.ReplaceAll(hidden, "cw-e2e-node-b", "X") != strings.ReplaceAll(missing, "cw-e2e-node-missing", "X") {
 			t.Errorf("another pool's node: %d %s\nmissing node: %d %s\nwant the same 403", hiddenCode, hidden, missingCode, missing)
@@ -317,7 +316,7 @@ func TestClusterScopedWrites(t *testing.T) {
 			{http.MethodDelete, "/api/v1/nodes?labelSelector=cw-e2e-pool%3Da", "", ""},
 			{http.MethodPatch, "/api/v1/nodes/cw-e2e-node-a/status", "application/merge-patch+json", `{"status":{"capacity":{"pods":"1"}}}`},
 		} {
-			code, auditID, body := ownerRequest(t, ctx, ivy, r.method, r.path, r.contentType, r.body)
+			code, auditID, body := ownerRequest(t, ivy, r.method, r.path, r.contentType, r.body)
 			if code != http.StatusForbidden {
 				t.Errorf("%s %s: %d %s, want 403", r.method, r.path, code, body)
 				continue
@@ -333,7 +332,7 @@ func TestClusterScopedWrites(t *testing.T) {
 		var code int
 		var auditID, body string
 		for range 5 { // a 409 (the node lifecycle controller wrote meanwhile) is retried
-			code, auditID, body = ownerRequest(t, ctx, ivy, http.MethodPatch, "/api/v1/nodes/cw-e2e-node-a", "application/merge-patch+json",
+			code, auditID, body = ownerRequest(t, ivy, http.MethodPatch, "/api/v1/nodes/cw-e2e-node-a", "application/merge-patch+json",
 				`{"metadata":{"labels":{"cw-e2e-audited":"yes"}}}`)
 			if code != http.StatusConflict {
 				break
@@ -375,7 +374,7 @@ func TestClusterScopedWrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, auditID, body = ownerRequest(t, ctx, ivy, http.MethodDelete, "/apis/storage.k8s.io/v1/storageclasses/cw-e2e-gold-3", "", "")
+		code, auditID, body = ownerRequest(t, ivy, http.MethodDelete, "/apis/storage.k8s.io/v1/storageclasses/cw-e2e-gold-3", "", "")
 		if code != http.StatusOK {
 			t.Fatalf("delete: %d %s", code, body)
 		}
@@ -473,31 +472,17 @@ func writeWithKubectl(t *testing.T, ctx context.Context, o *namespaceOwner, args
 }
 
 // ownerRequest sends one request through the proxy as o and returns status, Audit-Id and body.
-func ownerRequest(t *testing.T, ctx context.Context, o *namespaceOwner, method, path, contentType, body string) (int, string, string) {
+func ownerRequest(t *testing.T, o *namespaceOwner, method, path, contentType, body string) (int, string, string) {
 	t.Helper()
 	client, err := rest.HTTPClientFor(o.proxyConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var reader io.Reader
+	header := http.Header{"Accept": {"application/json"}}
 	if body != "" {
-		reader = strings.NewReader(body)
+		header.Set("Content-Type", contentType)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, env.proxy.URL+path, reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Audit-Id"), string(data)
+	return do(t, client, method, path, header, body)
 }
 
 // writeEvent is the part of the API server's audit event that shows a write and its preconditions.
