@@ -55,47 +55,14 @@ spec:
 func TestClusterScoped(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	admin, err := kubernetes.NewForConfig(env.cluster.Admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminDynamic, err := dynamic.NewForConfig(env.cluster.Admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	classes := map[string]map[string]string{
-		"cs-e2e-gold":     nil,
-		"cs-e2e-silver-1": nil,
-		"cs-e2e-labeled":  {"cs-e2e-tier": "allowed"},
-		"cs-e2e-bronze":   {"cs-e2e-tier": "other"},
-	}
-	for name, labels := range classes {
-		sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Provisioner: "example.com/cs-e2e"}
-		if _, err := admin.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for name, pool := range map[string]string{"cs-e2e-node-a": "a", "cs-e2e-node-b": "b"} {
-		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"cs-e2e-pool": pool}}}
-		if _, err := admin.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := env.cluster.ApplyYAML(ctx, []byte(clusterScopedTenant)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = adminDynamic.Resource(nsTestTenants).Delete(ctx, "e2e-clusterscoped", metav1.DeleteOptions{})
-		for name := range classes {
-			_ = admin.StorageV1().StorageClasses().Delete(ctx, name, metav1.DeleteOptions{})
-		}
-		for _, name := range []string{"cs-e2e-node-a", "cs-e2e-node-b"} {
-			_ = admin.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
-		}
-	})
+	admin, _ := clusterScopedObjects(t, ctx, clusterScopedTenant, []string{"e2e-clusterscoped"}, "cs-e2e-pool",
+		map[string]string{"cs-e2e-node-a": "a", "cs-e2e-node-b": "b"},
+		map[string]map[string]string{
+			"cs-e2e-gold":     nil,
+			"cs-e2e-silver-1": nil,
+			"cs-e2e-labeled":  {"cs-e2e-tier": "allowed"},
+			"cs-e2e-bronze":   {"cs-e2e-tier": "other"},
+		})
 
 	carol := newNamespaceOwner(t, ctx, "cs-carol", "e2e-clusterscoped", nil, testbed.CapsuleUsersGroup)
 	dave := newNamespaceOwner(t, ctx, "cs-dave", "e2e-clusterscoped", nil, testbed.CapsuleUsersGroup)
@@ -151,7 +118,7 @@ func TestClusterScoped(t *testing.T) {
 			}
 		}
 		assertSameNames(t, "storage classes in the table", ours(names), wantClasses)
-		if !strings.Contains(out, "example.com/cs-e2e") {
+		if !strings.Contains(out, "example.com/e2e") {
 			t.Errorf("table lacks the provisioner column:\n%s", out)
 		}
 	})

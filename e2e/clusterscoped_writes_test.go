@@ -84,47 +84,12 @@ spec:
 func TestClusterScopedWrites(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	admin, err := kubernetes.NewForConfig(env.cluster.Admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminDynamic, err := dynamic.NewForConfig(env.cluster.Admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := map[string]string{"cw-e2e-node-a": "a", "cw-e2e-node-a2": "a", "cw-e2e-node-b": "b", "cw-e2e-node-x": "x"}
-	classes := map[string]map[string]string{
-		"cw-e2e-gold": nil, "cw-e2e-gold-2": nil, "cw-e2e-gold-3": nil, "cw-e2e-labeled": {"cw-e2e-tier": "a"},
-		"cw-e2e-bronze": {"cw-e2e-tier": "b"}, "cw-e2e-other": nil,
-	}
-	for name, pool := range nodes {
-		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"cw-e2e-pool": pool}}}
-		if _, err := admin.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for name, labels := range classes {
-		sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Provisioner: "example.com/cw-e2e"}
-		if _, err := admin.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := env.cluster.ApplyYAML(ctx, []byte(writeTenants)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		for _, name := range []string{"e2e-cw-pool", "e2e-cw-legacy"} {
-			_ = adminDynamic.Resource(nsTestTenants).Delete(ctx, name, metav1.DeleteOptions{})
-		}
-		for name := range nodes {
-			_ = admin.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
-		}
-		for name := range classes {
-			_ = admin.StorageV1().StorageClasses().Delete(ctx, name, metav1.DeleteOptions{})
-		}
-	})
+	admin, adminDynamic := clusterScopedObjects(t, ctx, writeTenants, []string{"e2e-cw-pool", "e2e-cw-legacy"}, "cw-e2e-pool",
+		map[string]string{"cw-e2e-node-a": "a", "cw-e2e-node-a2": "a", "cw-e2e-node-b": "b", "cw-e2e-node-x": "x"},
+		map[string]map[string]string{
+			"cw-e2e-gold": nil, "cw-e2e-gold-2": nil, "cw-e2e-gold-3": nil, "cw-e2e-labeled": {"cw-e2e-tier": "a"},
+			"cw-e2e-bronze": {"cw-e2e-tier": "b"}, "cw-e2e-other": nil,
+		})
 	ivy := newNamespaceOwner(t, ctx, "cw-ivy", "e2e-cw-pool", nil, testbed.CapsuleUsersGroup)
 	jack := newNamespaceOwner(t, ctx, "cw-jack", "e2e-cw-pool", nil, testbed.CapsuleUsersGroup)
 	kate := newNamespaceOwner(t, ctx, "cw-kate", "e2e-cw-legacy", nil, testbed.CapsuleUsersGroup)
@@ -450,6 +415,51 @@ func TestClusterScopedWrites(t *testing.T) {
 			}
 		}
 	})
+}
+
+// clusterScopedObjects creates, as the administrator, nodes (name to the value of poolLabel), storage
+// classes (name to labels, provisioner example.com/e2e) and the Tenants in tenantsYAML (named tenants), all
+// removed when t ends; it returns the administrator's clients.
+func clusterScopedObjects(t *testing.T, ctx context.Context, tenantsYAML string, tenants []string, poolLabel string,
+	nodes map[string]string, classes map[string]map[string]string) (kubernetes.Interface, dynamic.Interface) {
+	t.Helper()
+	admin, err := kubernetes.NewForConfig(env.cluster.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminDynamic, err := dynamic.NewForConfig(env.cluster.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, name := range tenants {
+			_ = adminDynamic.Resource(nsTestTenants).Delete(ctx, name, metav1.DeleteOptions{})
+		}
+		for name := range nodes {
+			_ = admin.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+		}
+		for name := range classes {
+			_ = admin.StorageV1().StorageClasses().Delete(ctx, name, metav1.DeleteOptions{})
+		}
+	})
+	for name, pool := range nodes {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{poolLabel: pool}}}
+		if _, err := admin.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, labels := range classes {
+		sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Provisioner: "example.com/e2e"}
+		if _, err := admin.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := env.cluster.ApplyYAML(ctx, []byte(tenantsYAML)); err != nil {
+		t.Fatal(err)
+	}
+	return admin, adminDynamic
 }
 
 // writeWithKubectl runs a kubectl write through the proxy that must succeed. The node lifecycle controller
