@@ -8,6 +8,7 @@ import (
 	"github.com/projectcapsule/capsule/pkg/api/rbac"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -280,4 +281,52 @@ func selectsObject(selections []Selection, obj runtime.Object) bool {
 		}
 	}
 	return false
+}
+
+// TestSelectingNamesEveryTenantOfAnObject: which tenants an object belongs to, whatever their owners may do,
+// and which tenants grant a caller an operation.
+func TestSelectingNamesEveryTenantOfAnObject(t *testing.T) {
+	ix := selectionIndex(t, nil)
+	gas := selectionTenant(t, nil)
+	gas.uid, gas.name = "uid-gas", "gas"
+	gas.nodes = nodeSelection{selector: labels.SelectorFromSet(labels.Set{"pool": "gas"})}
+	ix.setTenant(gas, false)
+	object := func(name string, l map[string]string) runtime.Object {
+		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}
+	}
+	for _, c := range []struct {
+		name string
+		kind Kind
+		obj  runtime.Object
+		want []types.UID
+	}{
+		{"a node of pool oil", Nodes, object("n1", map[string]string{"pool": "oil"}), []types.UID{"uid-oil"}},
+		{"a node of pool gas", Nodes, object("n2", map[string]string{"pool": "gas"}), []types.UID{"uid-gas"}},
+		{"a node of no pool", Nodes, object("n3", nil), nil},
+		{"a class both allow by name", StorageClasses, object("gold", nil), []types.UID{"uid-gas", "uid-oil"}},
+		{"a class neither allows", StorageClasses, object("bronze", nil), nil},
+		{"a Tenant is selected by UID, not name", Tenants, object("oil", nil), nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := ix.Selecting(c.kind, c.obj)
+			if len(got) != len(c.want) {
+				t.Fatalf("Selecting = %v, want %v", got, c.want)
+			}
+			for _, uid := range c.want {
+				if _, ok := got[uid]; !ok {
+					t.Errorf("Selecting = %v, want %v", got, c.want)
+				}
+			}
+		})
+	}
+	alice := &user.DefaultInfo{Name: "alice"}
+	for _, c := range []struct {
+		kind Kind
+		op   Operation
+		want int
+	}{{Nodes, List, 2}, {RuntimeClasses, Update, 2}, {Nodes, Update, 0}, {PriorityClasses, List, 0}} {
+		if got := ix.Granting(alice, c.kind, c.op); len(got) != c.want {
+			t.Errorf("Granting(alice, %s, %s) = %v, want %d tenants", c.kind, c.op, got, c.want)
+		}
+	}
 }
