@@ -254,6 +254,11 @@ func (g *grantedWrite) update(w http.ResponseWriter, r *http.Request, body []byt
 		g.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("reading the dry run's result: %w", err)))
 		return resultUpstreamError
 	}
+	// A dry run returns the object at the version it was applied to; the write must be to that one.
+	if afterMeta, _ := meta.Accessor(after); afterMeta.GetResourceVersion() != rv {
+		g.writeError(w, r, g.conflict(fmt.Errorf("the dry run saw resourceVersion %s, not the checked %s", afterMeta.GetResourceVersion(), rv)))
+		return resultConflict
+	}
 	if !g.allows(after) || !maps.Equal(g.module.index.Selecting(g.served.resource.Grant, current), g.module.index.Selecting(g.served.resource.Grant, after)) {
 		g.writeError(w, r, apierrors.NewForbidden(g.served.resource.Resource.GroupResource(), g.req.Info.Name,
 			errors.New("tenant-proxy writes for a tenant owner only changes that leave the object in the same tenants' allowed sets")))
