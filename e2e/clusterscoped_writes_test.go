@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -332,6 +333,16 @@ func TestClusterScopedWrites(t *testing.T) {
 		}
 		if !sawDryRun || !sawWrite {
 			t.Errorf("API server events %+v: want a dry run and a successful write", events)
+		}
+
+		resp, err := http.Get(env.proxy.MetricsURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(metrics), `tenant_proxy_clusterscoped_writes_total{kind="Nodes",result="written",verb="patch"}`) {
+			t.Error("/metrics does not count the granted write")
 		}
 
 		// A DELETE carries the UID and resourceVersion as preconditions.

@@ -556,7 +556,8 @@ func TestServesAccess(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s %s %s/%s", tt.caller, tt.attrs.Verb, tt.attrs.Resource, tt.attrs.Name), func(t *testing.T) {
-			eventually(t, "the node cache", func() bool { return len(f.module.resources[4].informer.GetStore().List()) == 3 })
+			nodes := f.module.find("api", "", "v1", "nodes")
+			eventually(t, "the node cache", func() bool { return len(nodes.informer.GetStore().List()) == 3 })
 			if got := f.module.ServesAccess(writers[tt.caller], &tt.attrs); got != tt.want {
 				t.Errorf("ServesAccess = %v, want %v", got, tt.want)
 			}
