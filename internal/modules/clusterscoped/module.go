@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apiserver/pkg/endpoints/handlers"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
@@ -24,8 +26,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/modules"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
@@ -178,13 +178,18 @@ func (m *Module) match(req modules.Request) *served {
 	if info.Verb != "get" && info.Verb != "list" && info.Verb != "watch" {
 		return nil
 	}
+	return m.find(info.APIPrefix, info.APIGroup, info.APIVersion, info.Resource)
+}
+
+// find is the served resource at a parsed API path, if any.
+func (m *Module) find(apiPrefix, group, version, resource string) *served {
 	for _, s := range m.resources {
 		gvr := s.resource.Resource
 		prefix := "apis"
 		if gvr.Group == "" {
 			prefix = "api"
 		}
-		if info.APIPrefix == prefix && info.APIGroup == gvr.Group && info.APIVersion == gvr.Version && info.Resource == gvr.Resource {
+		if apiPrefix == prefix && group == gvr.Group && version == gvr.Version && resource == gvr.Resource {
 			return s
 		}
 	}

@@ -136,20 +136,6 @@ func (m *Module) matchWrite(req modules.Request) (*served, tenants.Operation) {
 	return s, op
 }
 
-func (m *Module) find(apiPrefix, group, version, resource string) *served {
-	for _, s := range m.resources {
-		gvr := s.resource.Resource
-		prefix := "apis"
-		if gvr.Group == "" {
-			prefix = "api"
-		}
-		if apiPrefix == prefix && group == gvr.Group && version == gvr.Version && resource == gvr.Resource {
-			return s
-		}
-	}
-	return nil
-}
-
 // grantedWrite serves one write of a caller whose tenants grant op on the resource.
 type grantedWrite struct {
 	module     *Module
