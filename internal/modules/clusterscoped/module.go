@@ -138,7 +138,8 @@ func (m *Module) Intercept(req modules.Request) http.Handler {
 	}
 	granting := m.index.Granting(req.User, s.resource.Grant, tenants.List)
 	view := &callerView{resource: s.resource, informer: s.informer, selections: selections, granted: func() bool {
-		// The same tenants as when the watch started: a revoked (or new) grant ends it.
+		// The same tenants, with the same specs, as when the watch started: a revoked (or new) grant, or a
+		// changed selector, ends it; the client's next watch is served with what holds then.
 		return m.index.CapsuleUser(req.User) && maps.Equal(granting, m.index.Granting(req.User, s.resource.Grant, tenants.List))
 	}}
 	switch req.Info.Verb {

@@ -140,39 +140,53 @@ func TestWatchFromAResourceVersionSkipsOlderObjects(t *testing.T) {
 	expectEvents(t, w, "ADDED silver-4")
 }
 
-// TestWatchEndsWhenTheGrantIsRevoked: an open watch keeps its grant only while the caller's tenants still
-// give it; when the Tenant's proxySettings no longer do, the watch ends instead of delivering more.
-func TestWatchEndsWhenTheGrantIsRevoked(t *testing.T) {
-	f := newFixture(t, true)
-	ctx := context.Background()
-	w, err := f.clientFor(t, "alice", false).StorageV1().StorageClasses().Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	for range aliceClasses {
-		next(t, w)
-	}
-	revoked := oilTenant()
-	revoked.SetResourceVersion("50")
-	owners, _, _ := unstructured.NestedSlice(revoked.Object, "spec", "owners")
-	delete(owners[0].(map[string]any), "proxySettings")
-	if err := unstructured.SetNestedSlice(revoked.Object, owners, "spec", "owners"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.dynamic.Resource(tenants.TenantsResource).Update(ctx, revoked, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.After(3 * regrantInterval)
-	for {
-		select {
-		case ev, open := <-w.ResultChan():
-			if !open {
-				return
+// TestWatchEndsWhenTheGrantChanges: an open watch keeps its grant only while the caller's tenants still
+// give it as it was: when the Tenant's proxySettings no longer do, or its selectors change (a new spec
+// generation), the watch ends instead of delivering more under the old grant.
+func TestWatchEndsWhenTheGrantChanges(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(tenant *unstructured.Unstructured)
+	}{
+		{"proxySettings revoked", func(tenant *unstructured.Unstructured) {
+			owners, _, _ := unstructured.NestedSlice(tenant.Object, "spec", "owners")
+			delete(owners[0].(map[string]any), "proxySettings")
+			_ = unstructured.SetNestedSlice(tenant.Object, owners, "spec", "owners")
+		}},
+		{"selector changed", func(tenant *unstructured.Unstructured) {
+			_ = unstructured.SetNestedStringSlice(tenant.Object, []string{"bronze"}, "spec", "storageClasses", "allowed")
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, true)
+			ctx := context.Background()
+			w, err := f.clientFor(t, "alice", false).StorageV1().StorageClasses().Watch(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
 			}
-			t.Logf("event after the revocation: %s", ev.Type)
-		case <-deadline:
-			t.Fatal("the watch still runs after the grant was revoked")
-		}
+			defer w.Stop()
+			for range aliceClasses {
+				next(t, w)
+			}
+			changed := oilTenant()
+			changed.SetResourceVersion("50")
+			changed.SetGeneration(2) // the API server's answer to a spec change
+			c.change(changed)
+			if _, err := f.dynamic.Resource(tenants.TenantsResource).Update(ctx, changed, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.After(3 * regrantInterval)
+			for {
+				select {
+				case ev, open := <-w.ResultChan():
+					if !open {
+						return
+					}
+					t.Logf("event after the change: %s", ev.Type)
+				case <-deadline:
+					t.Fatal("the watch still runs after its grant changed")
+				}
+			}
+		})
 	}
 }

@@ -102,6 +102,7 @@ type tenant struct {
 	name       string
 	uid        types.UID
 	rv         uint64
+	generation int64               // metadata.generation: changes with the spec (selectors, owners, proxySettings)
 	owners     []subject           // spec.owners and status.owners, deduplicated
 	namespaces map[string]struct{} // status.namespaces
 
@@ -116,7 +117,7 @@ func decodeTenant(u *unstructured.Unstructured) (*tenant, error) {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &f); err != nil {
 		return nil, fmt.Errorf("decoding tenant %s: %w", u.GetName(), err)
 	}
-	t := &tenant{name: u.GetName(), uid: u.GetUID(), rv: parseResourceVersion(u.GetResourceVersion()), namespaces: map[string]struct{}{}}
+	t := &tenant{name: u.GetName(), uid: u.GetUID(), rv: parseResourceVersion(u.GetResourceVersion()), generation: u.GetGeneration(), namespaces: map[string]struct{}{}}
 	t.ownerGrants = map[subject]grants{}
 	specOwners := make([]subject, 0, len(f.Spec.Owners))
 	for _, o := range f.Spec.Owners {

@@ -278,15 +278,16 @@ func (ix *Index) Selecting(kind Kind, obj runtime.Object) map[types.UID]struct{}
 	return out
 }
 
-// Granting returns the UIDs of the tenants u owns that grant u the operation op on kind: the tenants behind
-// Selections. A watch compares them over time to end when a grant is revoked.
-func (ix *Index) Granting(u user.Info, kind Kind, op Operation) map[types.UID]struct{} {
+// Granting returns the tenants u owns that grant u the operation op on kind (the tenants behind
+// Selections), each with the generation of its spec, where its selectors are. A watch compares them over
+// time, to end when a grant is revoked or a selector changes.
+func (ix *Index) Granting(u user.Info, kind Kind, op Operation) map[types.UID]int64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	out := map[types.UID]struct{}{}
+	out := map[types.UID]int64{}
 	for uid := range ix.ownedLocked(u) {
-		if ix.tenants[uid].grants(u, kind, op) {
-			out[uid] = struct{}{}
+		if t := ix.tenants[uid]; t.grants(u, kind, op) {
+			out[uid] = t.generation
 		}
 	}
 	return out
