@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
 	"helm.sh/helm/v4/pkg/chart/common"
@@ -513,5 +514,18 @@ func TestDialGuardResolvesNames(t *testing.T) {
 	}
 	if rs.count("/index.yaml") != 0 {
 		t.Fatal("the refused server was reached")
+	}
+}
+
+func TestFlags(t *testing.T) {
+	var o Options
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse([]string{"--allow-private-repositories", "--repository-timeout=5s", "--repository-max-chart-bytes=1024"}); err != nil {
+		t.Fatal(err)
+	}
+	want := Options{AllowPrivate: true, Timeout: 5 * time.Second, MaxIndexBytes: defaultMaxIndexBytes, MaxChartBytes: 1024, IndexTTL: defaultIndexTTL}
+	if o != want {
+		t.Fatalf("options = %+v, want %+v", o, want)
 	}
 }
