@@ -10,7 +10,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/tenant-proxy/tenant-proxy/internal/helmrepo"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/allnamespaces"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/apprepositories"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/clusterscoped"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/namespaces"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/selfreviews"
@@ -20,6 +22,8 @@ import (
 
 func newServeCommand() *cobra.Command {
 	opts := webserver.NewOptions()
+	var repoOpts helmrepo.Options // one chart repository fetcher (limits, address guard, index cache) for all modules
+	var appRepoOpts apprepositories.Options
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the proxy on the secure port",
@@ -43,11 +47,13 @@ func newServeCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("cluster-scoped resources client: %w", err)
 			}
+			fetcher := helmrepo.New(repoOpts)
 			server, err := webserver.New(ctx, opts, restConfig,
 				namespaces.New(tenantIndex),
 				selfreviews.New(tenantIndex),
 				clusterscoped.New(tenantIndex, client, clusterscoped.AllResources...),
-				allnamespaces.New(tenantIndex, restConfig))
+				allnamespaces.New(tenantIndex, restConfig),
+				apprepositories.New(appRepoOpts, restConfig, fetcher))
 			if err != nil {
 				return err
 			}
@@ -56,5 +62,7 @@ func newServeCommand() *cobra.Command {
 		},
 	}
 	opts.AddFlags(cmd.Flags())
+	repoOpts.AddFlags(cmd.Flags())
+	appRepoOpts.AddFlags(cmd.Flags())
 	return cmd
 }
