@@ -15,6 +15,7 @@ import (
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/apprepositories"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/clusterscoped"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/namespaces"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/releases"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/selfreviews"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
 	"github.com/tenant-proxy/tenant-proxy/internal/webserver"
@@ -24,6 +25,7 @@ func newServeCommand() *cobra.Command {
 	opts := webserver.NewOptions()
 	var repoOpts helmrepo.Options // one chart repository fetcher (limits, address guard, index cache) for all modules
 	var appRepoOpts apprepositories.Options
+	releaseOpts := releases.NewOptions()
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the proxy on the secure port",
@@ -48,12 +50,17 @@ func newServeCommand() *cobra.Command {
 				return fmt.Errorf("cluster-scoped resources client: %w", err)
 			}
 			fetcher := helmrepo.New(repoOpts)
+			releaseAPI, err := releases.New(*releaseOpts, restConfig, tenantIndex, fetcher, apprepositories.Resolve)
+			if err != nil {
+				return fmt.Errorf("release API: %w", err)
+			}
 			server, err := webserver.New(ctx, opts, restConfig,
 				namespaces.New(tenantIndex),
 				selfreviews.New(tenantIndex),
 				clusterscoped.New(tenantIndex, client, clusterscoped.AllResources...),
 				allnamespaces.New(tenantIndex, restConfig),
-				apprepositories.New(appRepoOpts, restConfig, fetcher))
+				apprepositories.New(appRepoOpts, restConfig, fetcher),
+				releaseAPI)
 			if err != nil {
 				return err
 			}
@@ -64,5 +71,6 @@ func newServeCommand() *cobra.Command {
 	opts.AddFlags(cmd.Flags())
 	repoOpts.AddFlags(cmd.Flags())
 	appRepoOpts.AddFlags(cmd.Flags())
+	releaseOpts.AddFlags(cmd.Flags())
 	return cmd
 }
