@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/helmrepo"
 )
@@ -96,7 +98,7 @@ func Resolve(ctx context.Context, callerConfig *rest.Config, namespace, name str
 		return helmrepo.Repository{}, fmt.Errorf("Secret client: %w", err)
 	}
 	read := func(ref *keyRef) ([]byte, error) {
-		secret, err := client.CoreV1().Secrets(namespace).Get(ctx, ref.name, metav1.GetOptions{})
+		secret, err := client.CoreV1().Secrets(namespace).Get(withoutBodyLogs(ctx), ref.name, metav1.GetOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("reading the Secret of AppRepository %s/%s: %w", namespace, name, err)
 		}
@@ -119,6 +121,12 @@ func Resolve(ctx context.Context, callerConfig *rest.Config, namespace, name str
 		}
 	}
 	return repo, nil
+}
+
+// withoutBodyLogs silences client-go's logging for calls whose bodies carry credentials: at -v=8 it logs
+// request and response bodies, Secret data included, with the logger of the context.
+func withoutBodyLogs(ctx context.Context) context.Context {
+	return klog.NewContext(ctx, logr.Discard())
 }
 
 type keyRef struct{ name, key string }

@@ -174,7 +174,7 @@ func (m *Module) create(w http.ResponseWriter, r *http.Request, caller user.Info
 		return writeAPIError(w, "creating AppRepository", err)
 	}
 	if secret != nil {
-		if _, err := client.CoreV1().Secrets(namespace).Create(ctx, secret, dryRun); err != nil {
+		if _, err := client.CoreV1().Secrets(namespace).Create(withoutBodyLogs(ctx), secret, dryRun); err != nil {
 			return writeAPIError(w, "creating the AppRepository's Secret", err)
 		}
 	}
@@ -198,7 +198,7 @@ func (m *Module) create(w http.ResponseWriter, r *http.Request, caller user.Info
 		secret.OwnerReferences = []metav1.OwnerReference{{
 			APIVersion: GVR.GroupVersion().String(), Kind: "AppRepository", Name: created.GetName(), UID: created.GetUID(),
 		}}
-		if _, err := client.CoreV1().Secrets(namespace).Create(ctx, secret, opts); err != nil {
+		if _, err := client.CoreV1().Secrets(namespace).Create(withoutBodyLogs(ctx), secret, opts); err != nil {
 			// Without its Secret the repository is useless; take it back (as the caller, who just created it).
 			undo, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
 			defer cancel()

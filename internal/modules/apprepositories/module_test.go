@@ -1,8 +1,10 @@
 package apprepositories
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -31,9 +33,10 @@ type upstreamCall struct {
 // fakeAPIServer answers AppRepository and Secret creates and deletes with the status set per "METHOD path"
 // (+ " dry" for dry runs), 201/200 otherwise, and records every call.
 type fakeAPIServer struct {
-	mu     sync.Mutex
-	status map[string]error
-	calls  []upstreamCall
+	mu      sync.Mutex
+	status  map[string]error
+	objects map[string]any // GET path -> object
+	calls   []upstreamCall
 }
 
 func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +56,18 @@ func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status.Kind, status.APIVersion = "Status", "v1"
 		w.WriteHeader(int(status.Code))
 		_ = json.NewEncoder(w).Encode(status)
+		return
+	}
+	if r.Method == http.MethodGet {
+		obj, ok := f.objects[r.URL.Path]
+		if !ok {
+			status := apierrors.NewNotFound(schema.GroupResource{}, r.URL.Path).Status()
+			status.Kind, status.APIVersion = "Status", "v1"
+			w.WriteHeader(http.StatusNotFound)
+			_ = json.NewEncoder(w).Encode(status)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(obj)
 		return
 	}
 	if r.Method == http.MethodDelete {
@@ -291,5 +306,74 @@ func TestMetrics(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.requests.WithLabelValues("create", "201")); got != 1 {
 		t.Fatalf("create 201 = %v", got)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	appRepo := func(name string, spec map[string]any) any {
+		return map[string]any{"apiVersion": "kubeapps.com/v1alpha1", "kind": "AppRepository",
+			"metadata": map[string]any{"name": name, "namespace": "repos"}, "spec": spec}
+	}
+	ref := func(name, key string) map[string]any {
+		return map[string]any{"secretKeyRef": map[string]any{"name": name, "key": key}}
+	}
+	objects := map[string]any{
+		repoPath + "/plain": appRepo("plain", map[string]any{"url": "https://charts.example.com"}),
+		repoPath + "/private": appRepo("private", map[string]any{"url": "https://charts.example.com",
+			"auth": map[string]any{"header": ref("creds", "authorizationHeader"), "customCA": ref("creds", "ca.crt")}}),
+		repoPath + "/missing-key": appRepo("missing-key", map[string]any{"url": "https://charts.example.com",
+			"auth": map[string]any{"header": ref("creds", "nothing")}}),
+		repoPath + "/other-secret": appRepo("other-secret", map[string]any{"url": "https://charts.example.com",
+			"auth": map[string]any{"header": ref("absent", "authorizationHeader")}}),
+		repoPath + "/oci":      appRepo("oci", map[string]any{"url": "oci://registry.example.com/charts", "type": "oci"}),
+		repoPath + "/file-url": appRepo("file-url", map[string]any{"url": "file:///etc"}),
+		secretPath + "/creds": map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": "creds", "namespace": "repos"},
+			"data": map[string]any{"authorizationHeader": "QmVhcmVyIHQ=", "ca.crt": "Q0E="}}, // "Bearer t", "CA"
+	}
+	tests := []struct {
+		name     string
+		want     helmrepo.Repository
+		wantErr  error
+		notFound bool
+	}{
+		{name: "plain", want: helmrepo.Repository{URL: "https://charts.example.com"}},
+		{name: "private", want: helmrepo.Repository{URL: "https://charts.example.com", AuthHeader: "Bearer t", CAPEM: []byte("CA")}},
+		{name: "missing-key", wantErr: ErrUnsupported},
+		{name: "other-secret", notFound: true},
+		{name: "oci", wantErr: ErrUnsupported},
+		{name: "file-url", wantErr: ErrUnsupported},
+		{name: "absent", notFound: true},
+	}
+	api := &fakeAPIServer{objects: objects}
+	apiServer := httptest.NewServer(api)
+	defer apiServer.Close()
+	alice := &user.DefaultInfo{Name: "alice", Groups: []string{"dev"}}
+	cfg := CallerConfig(&rest.Config{Host: apiServer.URL}, alice, "audit-1")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Resolve(context.Background(), cfg, "repos", tt.name)
+			switch {
+			case tt.notFound:
+				if !apierrors.IsNotFound(err) {
+					t.Fatalf("error = %v, want NotFound", err)
+				}
+			case tt.wantErr != nil:
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("error = %v, want %v", err, tt.wantErr)
+				}
+			default:
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.URL != tt.want.URL || got.AuthHeader != tt.want.AuthHeader || string(got.CAPEM) != string(tt.want.CAPEM) {
+					t.Fatalf("repository = %+v, want %+v", got, tt.want)
+				}
+			}
+		})
+	}
+	for _, c := range api.recorded() {
+		if c.As != "alice" {
+			t.Errorf("%s %s read as %q, want alice", c.Method, c.Path, c.As)
+		}
 	}
 }
