@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -100,6 +102,16 @@ spec:
 kind: Widget
 metadata:
   name: {{ .Release.Name }}-widget
+`,
+	}},
+	// peek renders with lookup: whether ConfigMap "seed" exists in the release namespace.
+	{Name: "peek", Version: "0.1.0", Files: map[string]string{
+		"templates/configmap.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  found: {{ if lookup "v1" "ConfigMap" .Release.Namespace "seed" }}"yes"{{ else }}"no"{{ end }}
 `,
 	}},
 	// failing applies one good ConfigMap and one the API server rejects (an invalid data key).
@@ -381,6 +393,55 @@ func TestReleases(t *testing.T) {
 		}
 	})
 
+	t.Run("lookup renders as the caller", func(t *testing.T) {
+		seed := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "seed", Namespace: annNS}}
+		if _, err := kube.CoreV1().ConfigMaps(annNS).Create(ctx, seed, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		code, auditID, body := annAPI.call(t, http.MethodPost, annReleases, installBody(repoURL, "peek", "peek", ""))
+		if code != http.StatusCreated {
+			t.Fatalf("install: %d %s", code, body)
+		}
+		cm, err := kube.CoreV1().ConfigMaps(annNS).Get(ctx, "peek-config", metav1.GetOptions{})
+		if err != nil || cm.Data["found"] != "yes" {
+			t.Fatalf("peek-config: %v %v; lookup did not see the seed", cm.Data, err)
+		}
+		assertCreatedAs(t, auditID, ann.name, []string{"configmaps/peek-config"})
+		read := readAuditEvents(t, func(e auditEvent) bool {
+			return e.AuditID == auditID && e.Verb == "get" && e.ObjectRef != nil && e.ObjectRef.Resource == "configmaps" && e.ObjectRef.Name == "seed"
+		})
+		if len(read) == 0 {
+			t.Error("the API server recorded no read of the seed ConfigMap by the install")
+		}
+		if code, _, body := annAPI.call(t, http.MethodDelete, annReleases+"/peek?purge=true", nil); code != http.StatusOK {
+			t.Errorf("delete: %d %s", code, body)
+		}
+	})
+
+	t.Run("upgrades and deletes are refused up front too", func(t *testing.T) {
+		code, _, body := annAPI.call(t, http.MethodPut, annReleases+"/web", installBody(repoURL, "clusterwide", "web", ""))
+		if code != http.StatusForbidden {
+			t.Fatalf("upgrade to a chart with a ClusterRole: %d %s", code, body)
+		}
+		want := []forbiddenEntry{{APIGroup: "rbac.authorization.k8s.io", Resource: "clusterroles", ClusterWide: true, Verbs: []string{"create", "get", "patch"}}}
+		if e := decodeAPIError(t, code, body); !reflect.DeepEqual(e.Forbidden, want) {
+			t.Errorf("upgrade forbidden: %+v, want %+v", e.Forbidden, want)
+		}
+		// Ben may not even read ann's release records: what is missing there is all he is told.
+		code, _, body = benAPI.call(t, http.MethodDelete, annReleases+"/web?purge=true", nil)
+		if code != http.StatusForbidden {
+			t.Fatalf("ben deleting ann's release: %d %s", code, body)
+		}
+		want = []forbiddenEntry{{Resource: "secrets", Namespace: annNS, Verbs: []string{"delete", "list", "update"}}}
+		if e := decodeAPIError(t, code, body); !reflect.DeepEqual(e.Forbidden, want) {
+			t.Errorf("delete forbidden: %+v, want %+v", e.Forbidden, want)
+		}
+		code, _, body = annAPI.call(t, http.MethodGet, annReleases+"/web", nil)
+		if rel := decodeData[releaseSummary](t, body); code != http.StatusOK || rel.Version != 5 || rel.Status != "deployed" {
+			t.Errorf("web after refused operations: %d %+v", code, rel)
+		}
+	})
+
 	t.Run("refused up front with exactly the missing permissions", func(t *testing.T) {
 		for _, tc := range []struct {
 			name, chart, namespace string
@@ -433,7 +494,9 @@ func TestReleases(t *testing.T) {
 		if code != http.StatusUnprocessableEntity {
 			t.Fatalf("install: %d %s", code, body)
 		}
-		decodeAPIError(t, code, body)
+		if e := decodeAPIError(t, code, body); !strings.Contains(e.Message, "broken-bad") || !strings.Contains(e.Message, "undone") {
+			t.Errorf("message %q does not name the rejected object and the undo", e.Message)
+		}
 		assertNothingOfRelease(t, ctx, kube, annNS, "broken")
 	})
 
@@ -475,6 +538,27 @@ func TestReleases(t *testing.T) {
 		for _, path := range []string{"/v1/releases", annReleases, annReleases + "/web"} {
 			if code, _, body := do(t, anonymous, http.MethodGet, path, nil, ""); code != http.StatusUnauthorized {
 				t.Errorf("GET %s without credentials: %d %s", path, code, body)
+			}
+		}
+	})
+
+	t.Run("metrics count operations by action and result", func(t *testing.T) {
+		resp, err := http.Get(env.proxy.MetricsURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		for _, want := range []string{
+			`tenant_proxy_helm_operations_total{action="install",result="success"}`,
+			`tenant_proxy_helm_operations_total{action="install",result="forbidden"}`,
+			`tenant_proxy_helm_operations_total{action="install",result="conflict"}`,
+			`tenant_proxy_helm_operations_total{action="rollback",result="success"}`,
+			`tenant_proxy_helm_operations_total{action="upgrade",result="success"}`,
+			`tenant_proxy_helm_operations_total{action="list",result="success"}`,
+		} {
+			if !strings.Contains(string(data), want+" ") {
+				t.Errorf("/metrics has no sample %s", want)
 			}
 		}
 	})
