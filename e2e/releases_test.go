@@ -14,8 +14,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -539,6 +541,64 @@ func TestReleases(t *testing.T) {
 			if code, _, body := do(t, anonymous, http.MethodGet, path, nil, ""); code != http.StatusUnauthorized {
 				t.Errorf("GET %s without credentials: %d %s", path, code, body)
 			}
+		}
+	})
+
+	t.Run("install from an AppRepository with an auth header", func(t *testing.T) {
+		installAppRepositoryCRD(t, ctx)
+		const header = "Bearer release-test-repository-token"
+		env.secrets["release test repository header"] = header
+		private := startChartRepo(t, chartRepoOptions{AuthHeader: header}, releaseTestCharts[0])
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "charts-auth", Namespace: annNS},
+			Data: map[string][]byte{"authorizationHeader": []byte(header)}}
+		if _, err := kube.CoreV1().Secrets(annNS).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		repo := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "kubeapps.com/v1alpha1", "kind": "AppRepository",
+			"metadata": map[string]any{"name": "charts", "namespace": annNS},
+			"spec": map[string]any{"type": "helm", "url": private.URL,
+				"auth": map[string]any{"header": map[string]any{"secretKeyRef": map[string]any{"name": "charts-auth", "key": "authorizationHeader"}}}},
+		}}
+		appRepos := schema.GroupVersionResource{Group: "kubeapps.com", Version: "v1alpha1", Resource: "apprepositories"}
+		if _, err := admin.Resource(appRepos).Namespace(annNS).Create(ctx, repo, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// Capsule's admin role does not cover the AppRepository kind: ann is let read it in her namespace.
+		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "apprepository-reader", Namespace: annNS},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"kubeapps.com"}, Resources: []string{"apprepositories"}, Verbs: []string{"get"}}}}
+		binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "apprepository-reader", Namespace: annNS},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: ann.name}}}
+		if _, err := kube.RbacV1().Roles(annNS).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kube.RbacV1().RoleBindings(annNS).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		body := map[string]string{"chartName": "demo", "releaseName": "from-repo", "version": "0.1.0", "appRepositoryResourceName": "charts"}
+		pollFor(t, ctx, "ann to install from her AppRepository", func(context.Context) (bool, error) {
+			code, _, answer := annAPI.call(t, http.MethodPost, annReleases, body)
+			if code == http.StatusCreated {
+				return true, nil
+			}
+			return false, fmt.Errorf("%d %s", code, answer) // RBAC caches may lag the new binding
+		})
+		if private.served("/demo-0.1.0.tgz") == 0 {
+			t.Error("the chart was not fetched from the AppRepository's URL")
+		}
+		// Ben may not read ann's AppRepository: it answers as if it did not exist, and nothing is fetched.
+		before := private.served("/index.yaml")
+		body["appRepositoryResourceNamespace"] = annNS
+		code, _, answer := benAPI.call(t, http.MethodPost, "/v1/namespaces/"+benNS+"/releases", body)
+		if code != http.StatusNotFound {
+			t.Errorf("ben installing from ann's AppRepository: %d %s", code, answer)
+		}
+		if private.served("/index.yaml") != before {
+			t.Error("the repository was asked for its index on ben's behalf")
+		}
+		if code, _, answer := annAPI.call(t, http.MethodDelete, annReleases+"/from-repo?purge=true", nil); code != http.StatusOK {
+			t.Errorf("delete: %d %s", code, answer)
 		}
 	})
 
