@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,25 +72,25 @@ func installAppRepositoryCRD(t *testing.T, ctx context.Context) {
 	t.Fatal("the chart renders no AppRepository CRD")
 }
 
-// repoAPICall sends one request to the proxy at base and returns status, Audit-Id and body.
-func repoAPICall(t *testing.T, client *http.Client, base string, header http.Header, method, path, body string) (int, string, string) {
+// atProxy sends client's requests to the proxy at base instead of the suite's (every test proxy serves a
+// certificate of the cluster CA for 127.0.0.1), so `do` serves both.
+func atProxy(t *testing.T, client *http.Client, base string) *http.Client {
 	t.Helper()
-	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	target, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Audit-Id"), string(data)
+	next := client.Transport
+	return &http.Client{Timeout: client.Timeout, Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.URL.Host, r.Host = target.Host, ""
+		return next.RoundTrip(r)
+	})}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // assertAPIError: the body is {"code": code, "message": "..."} containing want.
 func assertAPIError(t *testing.T, body string, code int, want string) {
@@ -196,7 +197,7 @@ func TestAppRepositories(t *testing.T) {
 	}
 
 	t.Run("created as the caller in the default namespace", func(t *testing.T) {
-		code, auditID, body := repoAPICall(t, aliceClient, env.proxy.URL, aliceHeader, http.MethodPost, "/api/backend/v1/apprepositories", appRepoBody("e2e-stable", repo.URL, ""))
+		code, auditID, body := do(t, aliceClient, http.MethodPost, "/api/backend/v1/apprepositories", aliceHeader, appRepoBody("e2e-stable", repo.URL, ""))
 		if code != http.StatusCreated || strings.TrimSpace(body) != `{"repositoryPrefix":"/#/charts/e2e-stable/"}` {
 			t.Fatalf("create: %d %s", code, body)
 		}
@@ -214,7 +215,7 @@ func TestAppRepositories(t *testing.T) {
 	})
 
 	t.Run("409 when it exists", func(t *testing.T) {
-		code, _, body := repoAPICall(t, aliceClient, env.proxy.URL, aliceHeader, http.MethodPost, "/api/backend/v1/apprepositories", appRepoBody("e2e-stable", repo.URL, ""))
+		code, _, body := do(t, aliceClient, http.MethodPost, "/api/backend/v1/apprepositories", aliceHeader, appRepoBody("e2e-stable", repo.URL, ""))
 		if code != http.StatusConflict {
 			t.Fatalf("second create: %d %s", code, body)
 		}
@@ -224,7 +225,7 @@ func TestAppRepositories(t *testing.T) {
 	t.Run("403 for a caller without RBAC, before anything is fetched", func(t *testing.T) {
 		before := repo.served("/index.yaml")
 		for _, path := range []string{"/api/backend/v1/apprepositories", "/api/backend/v1/namespaces/" + robot.namespace + "/apprepositories"} {
-			code, _, body := repoAPICall(t, robotClient, env.proxy.URL, robotHeader, http.MethodPost, path, appRepoBody("e2e-robot", repo.URL, ""))
+			code, _, body := do(t, robotClient, http.MethodPost, path, robotHeader, appRepoBody("e2e-robot", repo.URL, ""))
 			if code != http.StatusForbidden {
 				t.Fatalf("robot create at %s: %d %s", path, code, body)
 			}
@@ -233,7 +234,7 @@ func TestAppRepositories(t *testing.T) {
 		if got := repo.served("/index.yaml"); got != before {
 			t.Fatalf("the index was fetched %d times for a caller who may not create repositories", got-before)
 		}
-		code, _, body := repoAPICall(t, robotClient, env.proxy.URL, robotHeader, http.MethodDelete, "/api/backend/v1/apprepositories/e2e-stable", "")
+		code, _, body := do(t, robotClient, http.MethodDelete, "/api/backend/v1/apprepositories/e2e-stable", robotHeader, "")
 		if code != http.StatusForbidden {
 			t.Fatalf("robot delete: %d %s", code, body)
 		}
@@ -258,7 +259,7 @@ func TestAppRepositories(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				code, _, body := repoAPICall(t, aliceClient, env.proxy.URL, aliceHeader, http.MethodPost, "/api/backend/v1/apprepositories", tt.body)
+				code, _, body := do(t, aliceClient, http.MethodPost, "/api/backend/v1/apprepositories", aliceHeader, tt.body)
 				if code != http.StatusBadRequest {
 					t.Fatalf("%d %s", code, body)
 				}
@@ -280,7 +281,7 @@ func TestAppRepositories(t *testing.T) {
 	t.Run("namespaced, with an auth header and a CA in an owned Secret", func(t *testing.T) {
 		path := "/api/backend/v1/namespaces/" + alice.namespace + "/apprepositories"
 		extra := `, "authHeader": "` + repoToken + `", "customCA": ` + jsonQuote(string(private.CAPEM))
-		code, auditID, body := repoAPICall(t, aliceClient, env.proxy.URL, aliceHeader, http.MethodPost, path, appRepoBody("e2e-private", private.URL, extra))
+		code, auditID, body := do(t, aliceClient, http.MethodPost, path, aliceHeader, appRepoBody("e2e-private", private.URL, extra))
 		if code != http.StatusCreated || !strings.Contains(body, `"/#/charts/e2e-private/"`) {
 			t.Fatalf("create: %d %s", code, body)
 		}
@@ -313,7 +314,7 @@ func TestAppRepositories(t *testing.T) {
 	t.Run("403 when the Secret may not be created, and nothing is left", func(t *testing.T) {
 		path := "/api/backend/v1/namespaces/" + noSecretNS + "/apprepositories"
 		extra := `, "authHeader": "` + repoToken + `", "customCA": ` + jsonQuote(string(private.CAPEM))
-		code, _, body := repoAPICall(t, aliceClient, env.proxy.URL, aliceHeader, http.MethodPost, path, appRepoBody("e2e-nosecret", private.URL, extra))
+		code, _, body := do(t, aliceClient, http.MethodPost, path, aliceHeader, appRepoBody("e2e-nosecret", private.URL, extra))
 		if code != http.StatusForbidden {
 			t.Fatalf("create: %d %s", code, body)
 		}
@@ -328,14 +329,14 @@ func TestAppRepositories(t *testing.T) {
 			{"/api/backend/v1/apprepositories/e2e-stable", defaultNS, "e2e-stable"},
 			{"/api/backend/v1/namespaces/" + alice.namespace + "/apprepositories/e2e-private", alice.namespace, "e2e-private"},
 		} {
-			code, _, body := repoAPICall(t, aliceClient, env.proxy.URL, aliceHeader, http.MethodDelete, tc.path, "")
+			code, _, body := do(t, aliceClient, http.MethodDelete, tc.path, aliceHeader, "")
 			if code != http.StatusOK {
 				t.Fatalf("delete %s: %d %s", tc.path, code, body)
 			}
 			if _, err := getRepo(tc.ns, tc.name); !apierrors.IsNotFound(err) {
 				t.Fatalf("%s/%s after delete: %v", tc.ns, tc.name, err)
 			}
-			code, _, body = repoAPICall(t, aliceClient, env.proxy.URL, aliceHeader, http.MethodDelete, tc.path, "")
+			code, _, body = do(t, aliceClient, http.MethodDelete, tc.path, aliceHeader, "")
 			if code != http.StatusNotFound {
 				t.Fatalf("second delete %s: %d %s", tc.path, code, body)
 			}
@@ -358,7 +359,7 @@ func TestAppRepositories(t *testing.T) {
 		pool := x509.NewCertPool()
 		pool.AppendCertsFromPEM([]byte(mustRead(env.proxy.CAFile)))
 		anonymous := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-		code, _, body := repoAPICall(t, anonymous, env.proxy.URL, nil, http.MethodPost, "/api/backend/v1/apprepositories", appRepoBody("e2e-anon", repo.URL, ""))
+		code, _, body := do(t, anonymous, http.MethodPost, "/api/backend/v1/apprepositories", nil, appRepoBody("e2e-anon", repo.URL, ""))
 		if code != http.StatusUnauthorized {
 			t.Fatalf("anonymous create: %d %s", code, body)
 		}
@@ -406,10 +407,10 @@ func TestAppRepositoriesRefusePrivateAddresses(t *testing.T) {
 	client := rawClient(t, alice)
 	path := "/api/backend/v1/namespaces/" + alice.namespace + "/apprepositories"
 
-	for _, url := range []string{repo.URL, strings.Replace(repo.URL, "127.0.0.1", "localhost", 1)} {
-		code, _, body := repoAPICall(t, client, proxy.URL, bearer(alice), http.MethodPost, path, appRepoBody("e2e-loopback", url, ""))
+	for _, repoURL := range []string{repo.URL, strings.Replace(repo.URL, "127.0.0.1", "localhost", 1)} {
+		code, _, body := do(t, atProxy(t, client, proxy.URL), http.MethodPost, path, bearer(alice), appRepoBody("e2e-loopback", repoURL, ""))
 		if code != http.StatusBadRequest {
-			t.Fatalf("%s: %d %s", url, code, body)
+			t.Fatalf("%s: %d %s", repoURL, code, body)
 		}
 		assertAPIError(t, body, http.StatusBadRequest, "repository address refused")
 	}
@@ -421,11 +422,11 @@ func TestAppRepositoriesRefusePrivateAddresses(t *testing.T) {
 	}
 	// The same request through the suite's proxy, which allows private addresses, succeeds: the refusal
 	// above is the address guard, not anything else about the request.
-	code, _, body := repoAPICall(t, client, env.proxy.URL, bearer(alice), http.MethodPost, path, appRepoBody("e2e-loopback", repo.URL, ""))
+	code, _, body := do(t, client, http.MethodPost, path, bearer(alice), appRepoBody("e2e-loopback", repo.URL, ""))
 	if code != http.StatusCreated {
 		t.Fatalf("through the allowing proxy: %d %s", code, body)
 	}
-	code, _, body = repoAPICall(t, client, env.proxy.URL, bearer(alice), http.MethodDelete, path+"/e2e-loopback", "")
+	code, _, body = do(t, client, http.MethodDelete, path+"/e2e-loopback", bearer(alice), "")
 	if code != http.StatusOK {
 		t.Fatalf("delete: %d %s", code, body)
 	}

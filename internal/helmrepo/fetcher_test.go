@@ -396,19 +396,25 @@ func TestRedirects(t *testing.T) {
 			}
 			defer srv.Close()
 			_, err := New(Options{AllowPrivate: true}).Index(context.Background(), repo)
-			if tt.wantText == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantText) {
-				t.Fatalf("error = %v, want %q", err, tt.wantText)
-			}
+			assertErrorText(t, err, tt.wantText)
 		})
 	}
 	if loops != 6 {
 		t.Fatalf("the redirect loop was requested %d times, want 6 (the first request and 5 redirects)", loops)
+	}
+}
+
+// assertErrorText: err is nil when want is "", else an error containing want.
+func assertErrorText(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error = %v, want %q", err, want)
 	}
 }
 
@@ -431,15 +437,7 @@ func TestCustomCA(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(Options{AllowPrivate: true}).Index(context.Background(), Repository{URL: rs.server.URL, CAPEM: tt.ca})
-			if tt.wantText == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantText) {
-				t.Fatalf("error = %v, want %q", err, tt.wantText)
-			}
+			assertErrorText(t, err, tt.wantText)
 		})
 	}
 }

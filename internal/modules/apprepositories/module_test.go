@@ -1,10 +1,13 @@
 package apprepositories
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	goflag "flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +22,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/helmrepo"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/moduletest"
@@ -374,6 +378,73 @@ func TestResolve(t *testing.T) {
 	for _, c := range api.recorded() {
 		if c.As != "alice" {
 			t.Errorf("%s %s read as %q, want alice", c.Method, c.Path, c.As)
+		}
+	}
+}
+
+// TestCredentialsAreNotLogged: at -v=10 client-go logs request and response bodies; the Secret that carries
+// a repository's auth header is neither logged when created nor when read back.
+func TestCredentialsAreNotLogged(t *testing.T) {
+	var logs bytes.Buffer
+	flags := goflag.NewFlagSet("klog", goflag.ContinueOnError)
+	klog.InitFlags(flags)
+	for k, v := range map[string]string{"v": "10", "logtostderr": "false", "alsologtostderr": "false", "stderrthreshold": "FATAL"} {
+		if err := flags.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	klog.SetOutput(&logs)
+	defer func() {
+		_ = flags.Set("v", "0")
+		_ = flags.Set("logtostderr", "true")
+	}()
+
+	const header = "Bearer never-logged-7d1f"
+	encoded := base64.StdEncoding.EncodeToString([]byte(header))
+	repo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "apiVersion: v1\nentries: {}\n")
+	}))
+	defer repo.Close()
+	api := &fakeAPIServer{objects: map[string]any{
+		repoPath + "/logged": map[string]any{"apiVersion": "kubeapps.com/v1alpha1", "kind": "AppRepository",
+			"metadata": map[string]any{"name": "logged", "namespace": "repos"},
+			"spec": map[string]any{"url": repo.URL, "auth": map[string]any{
+				"header": map[string]any{"secretKeyRef": map[string]any{"name": "apprepo-logged", "key": "authorizationHeader"}}}}},
+		secretPath + "/apprepo-logged": map[string]any{"apiVersion": "v1", "kind": "Secret",
+			"metadata": map[string]any{"name": "apprepo-logged", "namespace": "repos"},
+			"data":     map[string]any{"authorizationHeader": encoded}},
+	}}
+	apiServer := httptest.NewServer(api)
+	defer apiServer.Close()
+	base := &rest.Config{Host: apiServer.URL}
+	alice := &user.DefaultInfo{Name: "alice"}
+	m := New(Options{Namespace: "repos"}, base, helmrepo.New(helmrepo.Options{AllowPrivate: true}))
+	proxy := httptest.NewServer(moduletest.ProxyLike(m, map[string]user.Info{"alice": alice}))
+	defer proxy.Close()
+
+	body := `{"appRepository": {"name": "logged", "url": "` + repo.URL + `", "authHeader": "` + header + `"}}`
+	req, _ := http.NewRequest(http.MethodPost, proxy.URL+"/api/backend/v1/apprepositories", strings.NewReader(body))
+	req.Header.Set(moduletest.UserHeader, "alice")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create = %d", resp.StatusCode)
+	}
+	got, err := Resolve(context.Background(), CallerConfig(base, alice, ""), "repos", "logged")
+	if err != nil || got.AuthHeader != header {
+		t.Fatalf("Resolve = %+v, %v", got, err)
+	}
+	klog.Flush()
+	out := logs.String()
+	if !strings.Contains(out, "Request Body") || !strings.Contains(out, "Response Body") {
+		t.Fatal("client-go logged no bodies at -v=10: this test would prove nothing")
+	}
+	for _, secret := range []string{header, encoded, "never-logged-7d1f"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log contains %q", secret)
 		}
 	}
 }
