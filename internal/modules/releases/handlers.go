@@ -46,22 +46,20 @@ func (m *Module) install(w http.ResponseWriter, r *http.Request) {
 			return 0, nil, err
 		}
 		defer unlock()
-		if !m.opts.DisableAuth {
+		err = m.authorizePlan(ctx, op, func() ([]permissions.Object, []permissions.Step, error) {
 			rendered, err := renderOffline(ctx, op, ch, values, false)
 			if err != nil {
-				return 0, nil, err
+				return nil, nil, err
 			}
 			crds, err := chartCRDs(ch)
 			if err != nil {
-				return 0, nil, err
+				return nil, nil, err
 			}
 			steps, err := permissions.Install(op.namespace, rendered, crds)
-			if err != nil {
-				return 0, nil, newError(http.StatusUnprocessableEntity, "reading the rendered chart: %v", err)
-			}
-			if err := m.authorize(ctx, op, crds, steps...); err != nil {
-				return 0, nil, err
-			}
+			return crds, steps, err
+		})
+		if err != nil {
+			return 0, nil, err
 		}
 		cfg, err := actionConfig(op.getter, op.namespace)
 		if err != nil {
@@ -120,31 +118,21 @@ func (m *Module) upgrade(ctx context.Context, op *operation, w http.ResponseWrit
 	if err != nil {
 		return 0, nil, err
 	}
-	unlock, err := m.lock(ctx, op)
+	cfg, current, unlock, err := m.lockRelease(ctx, op)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer unlock()
-	cfg, err := actionConfig(op.getter, op.namespace)
-	if err != nil {
-		return 0, nil, err
-	}
-	current, err := lastRelease(cfg, op)
-	if err != nil {
-		return 0, nil, err
-	}
-	if !m.opts.DisableAuth {
+	err = m.authorizePlan(ctx, op, func() ([]permissions.Object, []permissions.Step, error) {
 		next, err := renderOffline(ctx, op, ch, values, true)
 		if err != nil {
-			return 0, nil, err
+			return nil, nil, err
 		}
 		steps, err := permissions.Upgrade(op.namespace, renderedOf(current), next)
-		if err != nil {
-			return 0, nil, newError(http.StatusUnprocessableEntity, "reading the rendered chart: %v", err)
-		}
-		if err := m.authorize(ctx, op, nil, steps...); err != nil {
-			return 0, nil, err
-		}
+		return nil, steps, err
+	})
+	if err != nil {
+		return 0, nil, err
 	}
 	up := action.NewUpgrade(cfg)
 	up.Namespace = op.namespace
@@ -170,31 +158,21 @@ func (m *Module) rollback(ctx context.Context, op *operation, _ http.ResponseWri
 	if err := m.authorizeStorage(ctx, op, "rollback"); err != nil {
 		return 0, nil, err
 	}
-	unlock, err := m.lock(ctx, op)
+	cfg, current, unlock, err := m.lockRelease(ctx, op)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer unlock()
-	cfg, err := actionConfig(op.getter, op.namespace)
-	if err != nil {
-		return 0, nil, err
-	}
-	current, err := lastRelease(cfg, op)
-	if err != nil {
-		return 0, nil, err
-	}
 	target, err := releaseRevision(cfg, op, revision)
 	if err != nil {
 		return 0, nil, err
 	}
-	if !m.opts.DisableAuth {
+	err = m.authorizePlan(ctx, op, func() ([]permissions.Object, []permissions.Step, error) {
 		steps, err := permissions.Rollback(op.namespace, renderedOf(current), renderedOf(target))
-		if err != nil {
-			return 0, nil, newError(http.StatusUnprocessableEntity, "reading the stored release: %v", err)
-		}
-		if err := m.authorize(ctx, op, nil, steps...); err != nil {
-			return 0, nil, err
-		}
+		return nil, steps, err
+	})
+	if err != nil {
+		return 0, nil, err
 	}
 	rb := action.NewRollback(cfg)
 	rb.Version = revision
@@ -224,27 +202,17 @@ func (m *Module) uninstall(w http.ResponseWriter, r *http.Request) {
 		if err := m.authorizeStorage(ctx, op, storageAction); err != nil {
 			return 0, nil, err
 		}
-		unlock, err := m.lock(ctx, op)
+		cfg, current, unlock, err := m.lockRelease(ctx, op)
 		if err != nil {
 			return 0, nil, err
 		}
 		defer unlock()
-		cfg, err := actionConfig(op.getter, op.namespace)
-		if err != nil {
-			return 0, nil, err
-		}
-		current, err := lastRelease(cfg, op)
-		if err != nil {
-			return 0, nil, err
-		}
-		if !m.opts.DisableAuth {
+		err = m.authorizePlan(ctx, op, func() ([]permissions.Object, []permissions.Step, error) {
 			steps, err := permissions.Uninstall(op.namespace, renderedOf(current), !purge)
-			if err != nil {
-				return 0, nil, newError(http.StatusUnprocessableEntity, "reading the stored release: %v", err)
-			}
-			if err := m.authorize(ctx, op, nil, steps...); err != nil {
-				return 0, nil, err
-			}
+			return nil, steps, err
+		})
+		if err != nil {
+			return 0, nil, err
 		}
 		un := action.NewUninstall(cfg)
 		un.KeepHistory = !purge

@@ -112,6 +112,24 @@ func (m *Module) authorize(ctx context.Context, op *operation, definitions []per
 	return nil
 }
 
+// authorizePlan checks what plan says the action applies (its steps, and CRDs defining kinds the cluster
+// does not serve yet), unless --disable-auth; plan runs only when checking. A plan that cannot be made is a
+// failed operation: what cannot be read cannot be checked.
+func (m *Module) authorizePlan(ctx context.Context, op *operation, plan func() ([]permissions.Object, []permissions.Step, error)) error {
+	if m.opts.DisableAuth {
+		return nil
+	}
+	definitions, steps, err := plan()
+	if err != nil {
+		var api *apiError
+		if errors.As(err, &api) {
+			return api
+		}
+		return newError(http.StatusUnprocessableEntity, "reading what the release applies: %v", err)
+	}
+	return m.authorize(ctx, op, definitions, steps...)
+}
+
 // authorizeStorage checks only the release records' part of an action, before the release is read.
 func (m *Module) authorizeStorage(ctx context.Context, op *operation, actionName string) error {
 	step, err := permissions.Storage(op.namespace, actionName)
@@ -128,6 +146,26 @@ func (m *Module) lock(ctx context.Context, op *operation) (func(), error) {
 		return nil, newError(http.StatusConflict, "another operation on release %s is still running", op.release)
 	}
 	return unlock, nil
+}
+
+// lockRelease serialises operations on op's release and reads its latest revision as the caller; the
+// returned function unlocks.
+func (m *Module) lockRelease(ctx context.Context, op *operation) (*action.Configuration, *release.Release, func(), error) {
+	unlock, err := m.lock(ctx, op)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, err := actionConfig(op.getter, op.namespace)
+	if err != nil {
+		unlock()
+		return nil, nil, nil, err
+	}
+	current, err := lastRelease(cfg, op)
+	if err != nil {
+		unlock()
+		return nil, nil, nil, err
+	}
+	return cfg, current, unlock, nil
 }
 
 // chartFor fetches the request's chart from its repository (an AppRepository is read as the caller).
