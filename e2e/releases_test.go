@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -132,16 +133,18 @@ data:
 // releaseAPI is a tenant owner's HTTP client of the release API.
 type releaseAPI struct {
 	owner  *namespaceOwner
+	base   string // the proxy's URL
 	client *http.Client
 }
 
-func newReleaseAPI(t *testing.T, o *namespaceOwner) *releaseAPI {
+// newReleaseAPI is o's client of the proxy at base.
+func newReleaseAPI(t *testing.T, o *namespaceOwner, base string) *releaseAPI {
 	t.Helper()
 	tr, err := rest.TransportFor(o.proxyConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &releaseAPI{owner: o, client: &http.Client{Transport: tr, Timeout: 3 * time.Minute}}
+	return &releaseAPI{owner: o, base: base, client: &http.Client{Transport: tr, Timeout: 3 * time.Minute}}
 }
 
 // call sends one request and returns the status, the Audit-Id and the body.
@@ -153,13 +156,20 @@ func (a *releaseAPI) call(t *testing.T, method, path string, body any) (int, str
 	case string:
 		text = b
 	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text = string(data)
+		text = mustJSON(t, b)
 	}
-	return do(t, a.client, method, path, http.Header{"Content-Type": {"application/json"}}, text)
+	req, err := http.NewRequest(method, a.base+path, strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Audit-Id"), string(data)
 }
 
 // releaseSummary is the part of a release answer the test reads.
@@ -242,7 +252,7 @@ func TestReleases(t *testing.T) {
 		createNamespaceThroughProxy(t, ctx, o, o.creates[0])
 		syncProxyCaches(t, ctx, o, waitTenantStatusLists(t, ctx, admin, o.tenant, o.creates[0]))
 	}
-	annAPI, benAPI := newReleaseAPI(t, ann), newReleaseAPI(t, ben)
+	annAPI, benAPI := newReleaseAPI(t, ann, env.proxy.URL), newReleaseAPI(t, ben, env.proxy.URL)
 	repoURL := serveTestCharts(t, releaseTestCharts)
 	annNS, benNS := "rel-alpha-one", "rel-beta-one"
 	annReleases := "/v1/namespaces/" + annNS + "/releases"
@@ -702,4 +712,89 @@ func wrote(events []auditEvent, objects []string) bool {
 		}
 	}
 	return true
+}
+
+// TestReleasesWithoutPreCheck: with --disable-auth the proxy skips only its own check; the API server still
+// refuses the caller what they may not do, and a refused install is undone.
+func TestReleasesWithoutPreCheck(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	proxy, err := env.cluster.StartProxy(ctx, filepath.Join(testbed.DefaultBinDir(), "tenant-proxy"), "tenant-proxy-noauth",
+		"--allow-private-repositories", "--disable-auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Stop)
+	admin, err := dynamic.NewForConfig(env.cluster.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube := env.cluster.AdminClient
+	const tenant = `
+apiVersion: capsule.clastix.io/v1beta2
+kind: Tenant
+metadata:
+  name: rel-gamma
+spec:
+  owners:
+  - kind: User
+    name: rel-cid
+`
+	if err := env.cluster.ApplyYAML(ctx, []byte(tenant)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = admin.Resource(nsTestTenants).Delete(ctx, "rel-gamma", metav1.DeleteOptions{})
+	})
+	cid := newNamespaceOwner(t, ctx, "rel-cid", "rel-gamma", []string{"rel-gamma-one"}, testbed.CapsuleUsersGroup)
+	createNamespaceThroughProxy(t, ctx, cid, "rel-gamma-one")
+	waitTenantStatusLists(t, ctx, admin, "rel-gamma", "rel-gamma-one")
+	api := newReleaseAPI(t, cid, proxy.URL)
+	repoURL := serveTestCharts(t, releaseTestCharts)
+	install := func(namespace, chart, release string) (int, string) {
+		code, _, body := api.call(t, http.MethodPost, "/v1/namespaces/"+namespace+"/releases", installBody(repoURL, chart, release, ""))
+		return code, body
+	}
+
+	t.Run("the API server refuses the ClusterRole and the install is undone", func(t *testing.T) {
+		code, body := install("rel-gamma-one", "clusterwide", "wide")
+		if code != http.StatusUnprocessableEntity || !strings.Contains(body, "forbidden") {
+			t.Fatalf("install: %d %s", code, body)
+		}
+		if e := decodeAPIError(t, code, body); len(e.Forbidden) != 0 {
+			t.Errorf("a list of missing permissions without the pre-check: %+v", e.Forbidden)
+		}
+		assertNothingOfRelease(t, ctx, kube, "rel-gamma-one", "wide")
+		if _, err := kube.RbacV1().ClusterRoles().Get(ctx, "wide-reader", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("ClusterRole wide-reader: %v", err)
+		}
+	})
+
+	t.Run("another namespace is refused by the API server", func(t *testing.T) {
+		code, body := install("team-a", "demo", "intruder")
+		if code != http.StatusForbidden {
+			t.Fatalf("install into team-a: %d %s", code, body)
+		}
+		assertNothingOfRelease(t, ctx, kube, "team-a", "intruder")
+	})
+
+	t.Run("what the caller may do still works", func(t *testing.T) {
+		if code, body := install("rel-gamma-one", "demo", "fine"); code != http.StatusCreated {
+			t.Fatalf("install: %d %s", code, body)
+		}
+		if _, err := kube.CoreV1().ConfigMaps("rel-gamma-one").Get(ctx, "fine-config", metav1.GetOptions{}); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
