@@ -74,7 +74,9 @@ type repoServer struct {
 	delay time.Duration
 	// redirectTo, when set, answers /redirect/<path> with a redirect to redirectTo/<path>.
 	redirectTo string
-	server     *httptest.Server
+	// chunked sends bodies without Content-Length, so only the reader's limit can stop them.
+	chunked bool
+	server  *httptest.Server
 }
 
 func newRepoServer(t *testing.T, tlsServer bool) *repoServer {
@@ -86,7 +88,7 @@ func newRepoServer(t *testing.T, tlsServer bool) *repoServer {
 			rs.auth = append(rs.auth, r.URL.Path+" "+a)
 		}
 		body, ok := rs.files[r.URL.Path]
-		delay, redirectTo := rs.delay, rs.redirectTo
+		delay, redirectTo, chunked := rs.delay, rs.redirectTo, rs.chunked
 		rs.mu.Unlock()
 		if rest, found := strings.CutPrefix(r.URL.Path, "/redirect"); found && redirectTo != "" {
 			http.Redirect(w, r, redirectTo+rest, http.StatusFound)
@@ -102,6 +104,9 @@ func newRepoServer(t *testing.T, tlsServer bool) *repoServer {
 		if !ok {
 			http.NotFound(w, r)
 			return
+		}
+		if chunked {
+			w.(http.Flusher).Flush()
 		}
 		_, _ = w.Write(body)
 	})
@@ -261,11 +266,14 @@ func TestIndexLimits(t *testing.T) {
 		name    string
 		opts    Options
 		delay   time.Duration
+		chunked bool
 		wantErr error
 	}{
 		{name: "private address allowed", opts: Options{AllowPrivate: true}},
 		{name: "private address refused", opts: Options{}, wantErr: ErrForbiddenAddress},
 		{name: "index too big", opts: Options{AllowPrivate: true, MaxIndexBytes: int64(len(index)) - 1}, wantErr: ErrTooLarge},
+		{name: "index too big, without Content-Length", opts: Options{AllowPrivate: true, MaxIndexBytes: int64(len(index)) - 1}, chunked: true, wantErr: ErrTooLarge},
+		{name: "index at the limit, without Content-Length", opts: Options{AllowPrivate: true, MaxIndexBytes: int64(len(index))}, chunked: true},
 		{name: "index at the limit", opts: Options{AllowPrivate: true, MaxIndexBytes: int64(len(index))}},
 		{name: "timeout", opts: Options{AllowPrivate: true, Timeout: 200 * time.Millisecond}, delay: 5 * time.Second, wantErr: context.DeadlineExceeded},
 	}
@@ -273,7 +281,7 @@ func TestIndexLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rs := newRepoServer(t, false)
 			rs.set("/index.yaml", index)
-			rs.delay = tt.delay
+			rs.delay, rs.chunked = tt.delay, tt.chunked
 			start := time.Now()
 			idx, err := New(tt.opts).Index(context.Background(), Repository{URL: rs.server.URL})
 			if tt.wantErr != nil {
