@@ -29,8 +29,9 @@ import (
 
 var appRepositoriesGVR = schema.GroupVersionResource{Group: "kubeapps.com", Version: "v1alpha1", Resource: "apprepositories"}
 
-// installAppRepositoryCRD applies the AppRepository CRD exactly as charts/tenant-proxy renders it (as admin,
-// idempotent) and waits until it is served.
+// installAppRepositoryCRD applies the AppRepository CRD as charts/tenant-proxy renders it (as admin,
+// idempotent) and waits until it is served. Without the release's labels: a later server-side apply of the
+// chart under another release name (TestChartServerSideDryRun) would conflict with them.
 func installAppRepositoryCRD(t *testing.T, ctx context.Context) {
 	t.Helper()
 	dir, err := chart.Dir()
@@ -49,6 +50,7 @@ func installAppRepositoryCRD(t *testing.T, ctx context.Context) {
 		if o.GetKind() != "CustomResourceDefinition" || o.GetName() != "apprepositories.kubeapps.com" {
 			continue
 		}
+		o.SetLabels(nil)
 		data, err := json.Marshal(o.Object)
 		if err != nil {
 			t.Fatal(err)
