@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -115,6 +117,16 @@ metadata:
   name: {{ .Release.Name }}-config
 data:
   found: {{ if lookup "v1" "ConfigMap" .Release.Namespace "seed" }}"yes"{{ else }}"no"{{ end }}
+`,
+	}},
+	// secretive renders a Secret from the values.
+	{Name: "secretive", Version: "0.1.0", Files: map[string]string{
+		"templates/secret.yaml": `apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .Release.Name }}-secret
+stringData:
+  password: {{ .Values.password | quote }}
 `,
 	}},
 	// failing applies one good ConfigMap and one the API server rejects (an invalid data key).
@@ -715,12 +727,13 @@ func wrote(events []auditEvent, objects []string) bool {
 }
 
 // TestReleasesWithoutPreCheck: with --disable-auth the proxy skips only its own check; the API server still
-// refuses the caller what they may not do, and a refused install is undone.
+// refuses the caller what they may not do, and a refused install is undone. This proxy also runs at -v=10
+// without --debug (which caps verbosity at 4), where client-go logs bodies: Secret values must not show.
 func TestReleasesWithoutPreCheck(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	proxy, err := env.cluster.StartProxy(ctx, filepath.Join(testbed.DefaultBinDir(), "tenant-proxy"), "tenant-proxy-noauth",
-		"--allow-private-repositories", "--disable-auth")
+		"--allow-private-repositories", "--disable-auth", "-v", "10") // -v=10: client-go logs request and response bodies
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -778,6 +791,32 @@ spec:
 			t.Fatalf("install into team-a: %d %s", code, body)
 		}
 		assertNothingOfRelease(t, ctx, kube, "team-a", "intruder")
+	})
+
+	t.Run("Secret values stay out of the proxy's log at -v=10", func(t *testing.T) {
+		const password = "release-secret-value-5d1f0c"
+		env.secrets["release Secret value"] = password
+		code, _, body := api.call(t, http.MethodPost, "/v1/namespaces/rel-gamma-one/releases", installBody(repoURL, "secretive", "vault", "password: "+password+"\n"))
+		if code != http.StatusCreated {
+			t.Fatalf("install: %d %s", code, body)
+		}
+		for _, call := range [][2]string{{http.MethodGet, ""}, {http.MethodPut, "?action=rollback&revision=1"}, {http.MethodDelete, "?purge=true"}} {
+			if code, _, body := api.call(t, call[0], "/v1/namespaces/rel-gamma-one/releases/vault"+call[1], nil); code != http.StatusOK {
+				t.Fatalf("%s %s: %d %s", call[0], call[1], code, body)
+			}
+		}
+		logs, err := os.ReadFile(proxy.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(logs), "Response Body") {
+			t.Fatal("the proxy's log has no bodies at -v=10: this test would prove nothing")
+		}
+		for _, form := range []string{password, base64.StdEncoding.EncodeToString([]byte(password))} {
+			if strings.Contains(string(logs), form) {
+				t.Errorf("the proxy's log holds the Secret value (%q)", form)
+			}
+		}
 	})
 
 	t.Run("what the caller may do still works", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/helmrepo"
+	"github.com/tenant-proxy/tenant-proxy/internal/logredact"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/allnamespaces"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/apprepositories"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/clusterscoped"
@@ -34,6 +35,7 @@ func newServeCommand() *cobra.Command {
 			if opts.Debug {
 				_ = cmd.Flags().Set("v", "4")
 			}
+			logredact.Install() // client-go's -v=8 body logs would show the Secrets Helm writes and reads
 			restConfig, err := webserver.RESTConfig(opts.Kubeconfig, opts.KubeContext)
 			if err != nil {
 				return err
