@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -51,6 +52,16 @@ func decodeRequest(r *http.Request, w http.ResponseWriter) (*releaseRequest, map
 	}
 	if req.AppRepositoryResourceName == "" && req.AppRepositoryResourceNamespace != "" {
 		return nil, nil, newError(http.StatusBadRequest, "appRepositoryResourceNamespace needs appRepositoryResourceName")
+	}
+	if req.AppRepositoryResourceName != "" {
+		if errs := validation.IsDNS1123Subdomain(req.AppRepositoryResourceName); len(errs) > 0 {
+			return nil, nil, newError(http.StatusBadRequest, "invalid appRepositoryResourceName: %s", errs[0])
+		}
+	}
+	if req.AppRepositoryResourceNamespace != "" {
+		if errs := validation.IsDNS1123Label(req.AppRepositoryResourceNamespace); len(errs) > 0 {
+			return nil, nil, newError(http.StatusBadRequest, "invalid appRepositoryResourceNamespace: %s", errs[0])
+		}
 	}
 	values, err := parseValues(req.Values)
 	if err != nil {

@@ -28,6 +28,8 @@ func TestDecodeRequest(t *testing.T) {
 		{name: "no repository", body: `{"chartName":"c","releaseName":"r"}`, wantCode: http.StatusBadRequest},
 		{name: "both repositories", body: `{"chartName":"c","releaseName":"r","repoUrl":"https://x","appRepositoryResourceName":"a"}`, wantCode: http.StatusBadRequest},
 		{name: "namespace without name", body: `{"chartName":"c","releaseName":"r","repoUrl":"https://x","appRepositoryResourceNamespace":"n"}`, wantCode: http.StatusBadRequest},
+		{name: "invalid AppRepository name", body: `{"chartName":"c","releaseName":"r","appRepositoryResourceName":"../x"}`, wantCode: http.StatusBadRequest},
+		{name: "invalid AppRepository namespace", body: `{"chartName":"c","releaseName":"r","appRepositoryResourceName":"a","appRepositoryResourceNamespace":"a/b"}`, wantCode: http.StatusBadRequest},
 		{name: "invalid YAML", body: `{"chartName":"c","releaseName":"r","repoUrl":"https://x","values":"a: [\n"}`, wantCode: http.StatusBadRequest},
 		{name: "values are a list", body: `{"chartName":"c","releaseName":"r","repoUrl":"https://x","values":"- a\n"}`, wantCode: http.StatusBadRequest},
 		{name: "too large", body: `{"chartName":"c","releaseName":"r","repoUrl":"https://x","values":"` + strings.Repeat("a", maxBodyBytes) + `"}`, wantCode: http.StatusRequestEntityTooLarge},

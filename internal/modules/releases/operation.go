@@ -25,6 +25,9 @@ import (
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/releases/permissions"
 )
 
+// maxChecks bounds the SubjectAccessReviews one operation may cause (one per verb, resource and namespace).
+const maxChecks = 1000
+
 // operation is one API call: who asks, about which release, with clients acting as them.
 type operation struct {
 	caller    user.Info
@@ -101,6 +104,9 @@ func (m *Module) authorize(ctx context.Context, op *operation, definitions []per
 	checks, err := permissions.Plan(mapper, op.namespace, definitions, steps...)
 	if err != nil {
 		return newError(http.StatusUnprocessableEntity, "the release cannot be checked: %v", err)
+	}
+	if len(checks) > maxChecks {
+		return newError(http.StatusUnprocessableEntity, "the release needs %d permission checks, more than the %d allowed", len(checks), maxChecks)
 	}
 	missing, err := m.reviewer.Missing(ctx, op.caller, checks)
 	if err != nil {
