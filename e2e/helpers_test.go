@@ -44,6 +44,11 @@ type auditEvent struct {
 	ResponseStatus struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
+	ObjectRef *struct {
+		Resource  string `json:"resource"`
+		Namespace string `json:"namespace"`
+		Name      string `json:"name"`
+	} `json:"objectRef"`
 }
 
 // apiServerEvents returns the API server's audit events carrying auditID (the proxy sends its own Audit-ID

@@ -95,6 +95,8 @@ func setUp(ctx context.Context, binDir string) (*environment, error) {
 		"--oidc-groups-claim", o.GroupsClaim, "--oidc-groups-prefix", o.GroupsPrefix,
 		"--requestheader-client-ca-file", cluster.FrontProxyCAFile, "--requestheader-allowed-names", "front-proxy-client",
 		"--authentication-token-webhook-cache-ttl", "5m",
+		// The test chart repositories are on loopback.
+		"--allow-private-repositories",
 		"--debug", "-v", "10", // highest verbosity: the secret scan must find nothing even here
 	)
 	if err != nil {

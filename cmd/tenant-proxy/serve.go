@@ -10,9 +10,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/tenant-proxy/tenant-proxy/internal/helmrepo"
+	"github.com/tenant-proxy/tenant-proxy/internal/logredact"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/allnamespaces"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/apprepositories"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/clusterscoped"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/namespaces"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/releases"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/selfreviews"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/tenants"
 	"github.com/tenant-proxy/tenant-proxy/internal/webserver"
@@ -20,6 +24,9 @@ import (
 
 func newServeCommand() *cobra.Command {
 	opts := webserver.NewOptions()
+	var repoOpts helmrepo.Options // one chart repository fetcher (limits, address guard, index cache) for all modules
+	var appRepoOpts apprepositories.Options
+	releaseOpts := releases.NewOptions()
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the proxy on the secure port",
@@ -28,6 +35,7 @@ func newServeCommand() *cobra.Command {
 			if opts.Debug {
 				_ = cmd.Flags().Set("v", "4")
 			}
+			logredact.Install() // client-go's -v=8 body logs would show the Secrets Helm writes and reads
 			restConfig, err := webserver.RESTConfig(opts.Kubeconfig, opts.KubeContext)
 			if err != nil {
 				return err
@@ -49,11 +57,18 @@ func newServeCommand() *cobra.Command {
 				return err
 			}
 			clusterScoped := clusterscoped.New(tenantIndex, client, clusterscoped.AllResources...).EnableWrites(writes)
+			fetcher := helmrepo.New(repoOpts)
+			releaseAPI, err := releases.New(*releaseOpts, restConfig, tenantIndex, fetcher, apprepositories.Resolve)
+			if err != nil {
+				return fmt.Errorf("release API: %w", err)
+			}
 			server, err := webserver.New(ctx, opts, restConfig,
 				namespaces.New(tenantIndex),
 				selfreviews.New(tenantIndex, clusterScoped),
 				clusterScoped,
-				allnamespaces.New(tenantIndex, restConfig))
+				allnamespaces.New(tenantIndex, restConfig),
+				apprepositories.New(appRepoOpts, restConfig, fetcher),
+				releaseAPI)
 			if err != nil {
 				return err
 			}
@@ -62,5 +77,8 @@ func newServeCommand() *cobra.Command {
 		},
 	}
 	opts.AddFlags(cmd.Flags())
+	repoOpts.AddFlags(cmd.Flags())
+	appRepoOpts.AddFlags(cmd.Flags())
+	releaseOpts.AddFlags(cmd.Flags())
 	return cmd
 }
