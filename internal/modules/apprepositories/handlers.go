@@ -15,8 +15,10 @@ import (
 	"github.com/gorilla/mux"
 	"golang.org/x/net/http/httpguts"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/dynamic"
@@ -230,11 +232,53 @@ func (m *Module) delete(w http.ResponseWriter, r *http.Request, caller user.Info
 	if err != nil {
 		return writeError(w, http.StatusInternalServerError, "AppRepository client: "+err.Error())
 	}
-	// The credentials Secret, owned by the AppRepository, goes with it (garbage collection); a Secret the
-	// repository merely references is left alone.
-	if err := dyn.Resource(GVR).Namespace(namespace).Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
+	repos := dyn.Resource(GVR).Namespace(namespace)
+	if err := repos.Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
 		return writeAPIError(w, "deleting AppRepository", err)
 	}
+	m.deleteOwnedSecret(r.Context(), w.Header().Get("Audit-Id"), caller, repos, namespace, name)
 	klog.V(2).InfoS("AppRepository deleted", "namespace", namespace, "name", name, "user", caller.GetName())
 	return writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// deleteOwnedSecret removes, as the caller, the credentials Secret this API created for the repository. Garbage
+// collection would remove it too, but only whenever kube-controller-manager gets to it; until then the
+// credentials would outlive the repository. Only a Secret owned by an AppRepository of that name that no longer
+// exists is touched (a repository re-created meanwhile keeps its Secret); a Secret the repository merely
+// references is left alone. A failure is logged and left to garbage collection: the repository itself is gone,
+// which is what the caller asked for.
+func (m *Module) deleteOwnedSecret(ctx context.Context, auditID string, caller user.Info, repos dynamic.ResourceInterface, namespace, repository string) {
+	client, err := kubernetes.NewForConfig(CallerConfig(m.base, caller, auditID))
+	if err != nil {
+		klog.ErrorS(err, "Secret client", "namespace", namespace)
+		return
+	}
+	ctx = withoutBodyLogs(ctx)
+	secrets := client.CoreV1().Secrets(namespace)
+	secret, err := secrets.Get(ctx, "apprepo-"+repository, metav1.GetOptions{})
+	if err != nil {
+		if !apierrors.IsNotFound(err) {
+			klog.V(2).InfoS("Owned Secret left to garbage collection", "namespace", namespace, "repository", repository, "reason", err.Error())
+		}
+		return
+	}
+	var owner types.UID
+	for _, ref := range secret.OwnerReferences {
+		if ref.Kind == "AppRepository" && ref.Name == repository && ref.APIVersion == GVR.GroupVersion().String() {
+			owner = ref.UID
+		}
+	}
+	if owner == "" {
+		return
+	}
+	if current, err := repos.Get(ctx, repository, metav1.GetOptions{}); err == nil && current.GetUID() == owner {
+		return // still there (finalizers): garbage collection removes the Secret when the owner goes
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		klog.V(2).InfoS("Owned Secret left to garbage collection", "namespace", namespace, "repository", repository, "reason", err.Error())
+		return
+	}
+	uid := secret.UID
+	if err := secrets.Delete(ctx, secret.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !apierrors.IsNotFound(err) {
+		klog.V(2).InfoS("Owned Secret left to garbage collection", "namespace", namespace, "repository", repository, "reason", err.Error())
+	}
 }

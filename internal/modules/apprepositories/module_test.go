@@ -144,6 +144,7 @@ func TestRepositoryAPI(t *testing.T) {
 		body         string
 		allowPrivate bool
 		upstream     map[string]error
+		objects      map[string]any // GET answers by path
 		wantCode     int
 		wantBody     string   // substring of the answer
 		wantCalls    []string // "METHOD path [dry]" upstream, in order
@@ -215,8 +216,22 @@ func TestRepositoryAPI(t *testing.T) {
 		{name: "header injection", method: "POST", path: "/api/backend/v1/apprepositories", body: body("stable", good, `, "authHeader": "a\r\nX-Evil: 1"`), wantCode: 400, wantBody: "authHeader"},
 		{name: "CA without certificate", method: "POST", path: "/api/backend/v1/apprepositories", body: body("stable", good, `, "customCA": "nope"`), wantCode: 400, wantBody: "customCA"},
 		{name: "bad namespace", method: "POST", path: "/api/backend/v1/namespaces/Bad_NS/apprepositories", body: body("stable", good, ""), wantCode: 400, wantBody: "namespace"},
-		{name: "deleted", method: "DELETE", path: "/api/backend/v1/namespaces/repos/apprepositories/stable", wantCode: 200, wantCalls: []string{"DELETE " + repoPath + "/stable"}},
-		{name: "deleted in the default namespace", method: "DELETE", path: "/api/backend/v1/apprepositories/stable", wantCode: 200, wantCalls: []string{"DELETE " + repoPath + "/stable"}},
+		{name: "deleted", method: "DELETE", path: "/api/backend/v1/namespaces/repos/apprepositories/stable", wantCode: 200,
+			wantCalls: []string{"DELETE " + repoPath + "/stable", "GET " + secretPath + "/apprepo-stable"}},
+		{name: "deleted in the default namespace", method: "DELETE", path: "/api/backend/v1/apprepositories/stable", wantCode: 200,
+			wantCalls: []string{"DELETE " + repoPath + "/stable", "GET " + secretPath + "/apprepo-stable"}},
+		{name: "deleted with its owned Secret", method: "DELETE", path: "/api/backend/v1/apprepositories/stable", wantCode: 200,
+			objects: map[string]any{secretPath + "/apprepo-stable": ownedSecret("stable", "uid-1")},
+			wantCalls: []string{"DELETE " + repoPath + "/stable", "GET " + secretPath + "/apprepo-stable", "GET " + repoPath + "/stable", "DELETE " + secretPath + "/apprepo-stable"}},
+		{name: "a Secret of another owner is left alone", method: "DELETE", path: "/api/backend/v1/apprepositories/stable", wantCode: 200,
+			objects: map[string]any{secretPath + "/apprepo-stable": ownedSecret("other", "uid-1")},
+			wantCalls: []string{"DELETE " + repoPath + "/stable", "GET " + secretPath + "/apprepo-stable"}},
+		{name: "the Secret of a re-created repository is left alone", method: "DELETE", path: "/api/backend/v1/apprepositories/stable", wantCode: 200,
+			objects: map[string]any{
+				secretPath + "/apprepo-stable": ownedSecret("stable", "uid-2"),
+				repoPath + "/stable":           map[string]any{"apiVersion": "kubeapps.com/v1alpha1", "kind": "AppRepository", "metadata": map[string]any{"name": "stable", "namespace": "repos", "uid": "uid-2"}},
+			},
+			wantCalls: []string{"DELETE " + repoPath + "/stable", "GET " + secretPath + "/apprepo-stable", "GET " + repoPath + "/stable"}},
 		{name: "delete absent", method: "DELETE", path: "/api/backend/v1/apprepositories/stable",
 			upstream: map[string]error{"DELETE " + repoPath + "/stable": apierrors.NewNotFound(appRepoGR, "stable")},
 			wantCode: 404, wantBody: `"code":404`, wantCalls: []string{"DELETE " + repoPath + "/stable"}},
@@ -227,7 +242,7 @@ func TestRepositoryAPI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := &fakeAPIServer{status: tt.upstream}
+			api := &fakeAPIServer{status: tt.upstream, objects: tt.objects}
 			apiServer := httptest.NewServer(api)
 			defer apiServer.Close()
 			repoMu.Lock()
@@ -447,4 +462,11 @@ func TestCredentialsAreNotLogged(t *testing.T) {
 			t.Errorf("the log contains %q", secret)
 		}
 	}
+}
+
+// ownedSecret is the credentials Secret as the create handler writes it, owned by AppRepository owner.
+func ownedSecret(owner, uid string) map[string]any {
+	return map[string]any{"apiVersion": "v1", "kind": "Secret",
+		"metadata": map[string]any{"name": "apprepo-stable", "namespace": "repos", "uid": "secret-uid",
+			"ownerReferences": []any{map[string]any{"apiVersion": "kubeapps.com/v1alpha1", "kind": "AppRepository", "name": owner, "uid": uid}}}}
 }
