@@ -630,11 +630,18 @@ func TestReleases(t *testing.T) {
 	})
 
 	t.Run("delete with purge", func(t *testing.T) {
-		code, _, body := annAPI.call(t, http.MethodDelete, annReleases+"/web?purge=true", nil)
+		code, auditID, body := annAPI.call(t, http.MethodDelete, annReleases+"/web?purge=true", nil)
 		if code != http.StatusOK {
 			t.Fatalf("delete: %d %s", code, body)
 		}
 		assertNothingOfRelease(t, ctx, kube, annNS, "web")
+		assertCreatedAs(t, auditID, ann.name, nil) // every call of the delete was made as ann
+		deleted := readAuditEvents(t, func(e auditEvent) bool {
+			return e.AuditID == auditID && e.Verb == "delete" && e.ObjectRef != nil && e.ObjectRef.Name == "web-config"
+		})
+		if len(deleted) == 0 {
+			t.Error("the API server recorded no delete of web-config by the uninstall")
+		}
 		if code, _, body := annAPI.call(t, http.MethodGet, annReleases+"/web", nil); code != http.StatusNotFound {
 			t.Errorf("get after delete: %d %s", code, body)
 		}
