@@ -29,27 +29,11 @@ import (
 	"github.com/tenant-proxy/tenant-proxy/internal/testbed"
 )
 
-// releaseTenants: rel-ann owns rel-alpha, rel-ben owns rel-beta. Capsule makes each the admin of the
-// namespaces they create (the "admin" ClusterRole: no cluster-scoped writes, resource quotas read-only).
-const releaseTenants = `
-apiVersion: capsule.clastix.io/v1beta2
-kind: Tenant
-metadata:
-  name: rel-alpha
-spec:
-  owners:
-  - kind: User
-    name: rel-ann
----
-apiVersion: capsule.clastix.io/v1beta2
-kind: Tenant
-metadata:
-  name: rel-beta
-spec:
-  owners:
-  - kind: User
-    name: rel-ben
-`
+// userTenant is a Tenant owned by one user. Capsule makes the owner the admin of the namespaces they create
+// (the "admin" ClusterRole: no cluster-scoped writes, resource quotas read-only).
+func userTenant(name, owner string) string {
+	return fmt.Sprintf("apiVersion: capsule.clastix.io/v1beta2\nkind: Tenant\nmetadata:\n  name: %s\nspec:\n  owners:\n  - kind: User\n    name: %s\n---\n", name, owner)
+}
 
 const demoConfigMap = `apiVersion: v1
 kind: ConfigMap
@@ -248,7 +232,7 @@ func TestReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	kube := env.cluster.AdminClient
-	if err := env.cluster.ApplyYAML(ctx, []byte(releaseTenants)); err != nil {
+	if err := env.cluster.ApplyYAML(ctx, []byte(userTenant("rel-alpha", "rel-ann")+userTenant("rel-beta", "rel-ben"))); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -646,11 +630,18 @@ func TestReleases(t *testing.T) {
 	})
 
 	t.Run("delete with purge", func(t *testing.T) {
-		code, _, body := annAPI.call(t, http.MethodDelete, annReleases+"/web?purge=true", nil)
+		code, auditID, body := annAPI.call(t, http.MethodDelete, annReleases+"/web?purge=true", nil)
 		if code != http.StatusOK {
 			t.Fatalf("delete: %d %s", code, body)
 		}
 		assertNothingOfRelease(t, ctx, kube, annNS, "web")
+		assertCreatedAs(t, auditID, ann.name, nil) // every call of the delete was made as ann
+		deleted := readAuditEvents(t, func(e auditEvent) bool {
+			return e.AuditID == auditID && e.Verb == "delete" && e.ObjectRef != nil && e.ObjectRef.Name == "web-config"
+		})
+		if len(deleted) == 0 {
+			t.Error("the API server recorded no delete of web-config by the uninstall")
+		}
 		if code, _, body := annAPI.call(t, http.MethodGet, annReleases+"/web", nil); code != http.StatusNotFound {
 			t.Errorf("get after delete: %d %s", code, body)
 		}
@@ -728,12 +719,14 @@ func wrote(events []auditEvent, objects []string) bool {
 
 // TestReleasesWithoutPreCheck: with --disable-auth the proxy skips only its own check; the API server still
 // refuses the caller what they may not do, and a refused install is undone. This proxy also runs at -v=10
-// without --debug (which caps verbosity at 4), where client-go logs bodies: Secret values must not show.
+// without --debug (which caps verbosity at 4), where client-go logs bodies: Secret values must not show; and
+// with --list-max 1.
 func TestReleasesWithoutPreCheck(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	proxy, err := env.cluster.StartProxy(ctx, filepath.Join(testbed.DefaultBinDir(), "tenant-proxy"), "tenant-proxy-noauth",
-		"--allow-private-repositories", "--disable-auth", "-v", "10") // -v=10: client-go logs request and response bodies
+		"--allow-private-repositories", "--disable-auth", "--list-max", "1",
+		"-v", "10") // -v=10: client-go logs request and response bodies
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -743,17 +736,7 @@ func TestReleasesWithoutPreCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	kube := env.cluster.AdminClient
-	const tenant = `
-apiVersion: capsule.clastix.io/v1beta2
-kind: Tenant
-metadata:
-  name: rel-gamma
-spec:
-  owners:
-  - kind: User
-    name: rel-cid
-`
-	if err := env.cluster.ApplyYAML(ctx, []byte(tenant)); err != nil {
+	if err := env.cluster.ApplyYAML(ctx, []byte(userTenant("rel-gamma", "rel-cid"))); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -825,6 +808,18 @@ spec:
 		}
 		if _, err := kube.CoreV1().ConfigMaps("rel-gamma-one").Get(ctx, "fine-config", metav1.GetOptions{}); err != nil {
 			t.Error(err)
+		}
+	})
+
+	t.Run("--list-max caps lists", func(t *testing.T) {
+		if code, body := install("rel-gamma-one", "demo", "fine-too"); code != http.StatusCreated {
+			t.Fatalf("install: %d %s", code, body)
+		}
+		for _, path := range []string{"/v1/releases", "/v1/namespaces/rel-gamma-one/releases"} {
+			code, _, body := api.call(t, http.MethodGet, path, nil)
+			if got := decodeData[[]releaseSummary](t, body); code != http.StatusOK || len(got) != 1 {
+				t.Errorf("%s with --list-max 1 and two releases: %d %+v", path, code, got)
+			}
 		}
 	})
 }

@@ -3,8 +3,6 @@ package releases
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -18,10 +16,6 @@ import (
 
 	"github.com/tenant-proxy/tenant-proxy/internal/modules/releases/permissions"
 )
-
-var discardHandler slog.Handler = slog.DiscardHandler
-
-func stringReader(s string) io.Reader { return strings.NewReader(s) }
 
 // copyValues gives each Helm run its own values: Helm may coalesce into the map it is given.
 func copyValues(v map[string]any) map[string]any { return runtime.DeepCopyJSON(v) }

@@ -3,7 +3,9 @@ package releases
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -216,7 +218,7 @@ func renderOffline(ctx context.Context, op *operation, ch *chart.Chart, values m
 	if err != nil {
 		return permissions.Rendered{}, newError(http.StatusInternalServerError, "discovery: %v", err)
 	}
-	inst := action.NewInstall(action.NewConfiguration(action.ConfigurationSetLogger(discardHandler)))
+	inst := action.NewInstall(action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler)))
 	inst.DryRunStrategy = action.DryRunClient
 	inst.ReleaseName, inst.Namespace = op.release, op.namespace
 	inst.KubeVersion, inst.APIVersions = kubeVersion, apiVersions
@@ -308,7 +310,7 @@ func (m *Module) cleanUpFailedInstall(cfg *action.Configuration, op *operation, 
 	}
 	if rel != nil {
 		for _, h := range rel.Hooks {
-			resources, err := cfg.KubeClient.Build(stringReader(h.Manifest), false)
+			resources, err := cfg.KubeClient.Build(strings.NewReader(h.Manifest), false)
 			if err != nil {
 				errs = append(errs, err)
 				continue
