@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/proxy"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
 	"k8s.io/klog/v2"
@@ -21,19 +22,37 @@ import (
 	"github.com/tenant-proxy/tenant-proxy/internal/audit"
 )
 
-// Forwarder sends an authenticated request to the API server as the caller (impersonation), streaming
-// responses and splicing SPDY/WebSocket upgrades.
+// Forwarder sends an authenticated request to the API server as the caller, streaming responses and
+// splicing SPDY/WebSocket upgrades. It says who the caller is by impersonation, or, when configured with a
+// front-proxy certificate, by the API server's front-proxy headers; the API server then authorises no
+// impersonation (one check per impersonated group) on every request.
 type Forwarder struct {
-	upstream         *url.URL
+	upstream       *url.URL
+	impersonating  *upstreamLeg
+	frontProxy     *upstreamLeg // nil unless configured
+	headers        frontProxyHeaders
+	upstreamErrors *prometheus.CounterVec
+}
+
+// upstreamLeg is one way to the API server: a pooled HTTP/2 transport for ordinary requests and an HTTP/1.1
+// dialer for upgrades, both under the identity layer.
+type upstreamLeg struct {
 	reverseProxy     *httputil.ReverseProxy
 	transport        http.RoundTripper
 	upgradeTransport proxy.UpgradeRequestRoundTripper
-	upstreamErrors   *prometheus.CounterVec
 }
 
-// NewForwarder builds the upstream transports from the proxy's own rest.Config: one shared, pooled HTTP/2
-// transport for ordinary requests and an HTTP/1.1 dialer for upgrades.
-func NewForwarder(cfg *rest.Config, upstreamErrors *prometheus.CounterVec) (*Forwarder, error) {
+// FrontProxyConfig makes the Forwarder send identity as front-proxy headers over mTLS with CertFile/KeyFile,
+// a certificate the API server accepts from a front proxy (--requestheader-client-ca-file and
+// --requestheader-allowed-names), reading header names from Headers.
+type FrontProxyConfig struct {
+	CertFile, KeyFile string
+	Headers           frontProxyHeaders
+}
+
+// NewForwarder builds the upstream transports from the proxy's own rest.Config and, with fp, a second set
+// that presents the front-proxy certificate and no other credential.
+func NewForwarder(cfg *rest.Config, fp *FrontProxyConfig, upstreamErrors *prometheus.CounterVec) (*Forwarder, error) {
 	upstream, err := url.Parse(cfg.Host)
 	if err != nil || upstream.Scheme == "" || upstream.Host == "" {
 		return nil, fmt.Errorf("upstream API server URL %q is not absolute: %v", cfg.Host, err)
@@ -42,29 +61,63 @@ func NewForwarder(cfg *rest.Config, upstreamErrors *prometheus.CounterVec) (*For
 	// Fail fast on an unreachable API server instead of hanging for client-go's 30 s default.
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	cfg.Dial = dialer.DialContext
+	f := &Forwarder{upstream: upstream, upstreamErrors: upstreamErrors}
+	if f.impersonating, err = f.newLeg(cfg, dialer, nil); err != nil {
+		return nil, err
+	}
+	if fp != nil {
+		// Only the API server's address, trust and transport settings: no token, no exec plugin, no
+		// impersonation; the front-proxy certificate is the only credential (reloaded when its files change).
+		fpConfig := &rest.Config{
+			Host:      cfg.Host,
+			APIPath:   cfg.APIPath,
+			UserAgent: cfg.UserAgent,
+			Proxy:     cfg.Proxy,
+			Dial:      cfg.Dial,
+			QPS:       cfg.QPS,
+			TLSClientConfig: rest.TLSClientConfig{
+				Insecure: cfg.Insecure, ServerName: cfg.ServerName, CAFile: cfg.CAFile, CAData: cfg.CAData,
+				CertFile: fp.CertFile, KeyFile: fp.KeyFile,
+			},
+		}
+		if f.frontProxy, err = f.newLeg(fpConfig, dialer, fp.Headers); err != nil {
+			return nil, fmt.Errorf("front-proxy upstream: %w", err)
+		}
+		f.headers = fp.Headers
+	}
+	return f, nil
+}
+
+func (f *Forwarder) newLeg(cfg *rest.Config, dialer *net.Dialer, headers frontProxyHeaders) (*upstreamLeg, error) {
 	base, err := rest.TransportFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("upstream transport: %w", err)
 	}
-	upgradeTransport, err := newUpgradeTransport(cfg, dialer)
+	upgradeTransport, err := newUpgradeTransport(cfg, dialer, headers)
 	if err != nil {
 		return nil, err
 	}
-	f := &Forwarder{
-		upstream:         upstream,
-		transport:        &identityRoundTripper{delegate: base},
-		upgradeTransport: upgradeTransport,
-		upstreamErrors:   upstreamErrors,
-	}
-	f.reverseProxy = &httputil.ReverseProxy{
+	leg := &upstreamLeg{transport: &identityRoundTripper{delegate: base, frontProxy: headers}, upgradeTransport: upgradeTransport}
+	leg.reverseProxy = &httputil.ReverseProxy{
 		// The outgoing request is fully built by ServeHTTP; Rewrite only exists so that ReverseProxy does
 		// not add X-Forwarded-* headers of its own.
 		Rewrite:      func(*httputil.ProxyRequest) {},
-		Transport:    f.transport,
+		Transport:    leg.transport,
 		ErrorHandler: f.upstreamError,
 		BufferPool:   copyBuffers,
 	}
-	return f, nil
+	return leg, nil
+}
+
+// legFor picks front-proxy headers when configured and the API server's configuration can carry the
+// caller's whole identity (a UID needs a UID header), impersonation otherwise.
+func (f *Forwarder) legFor(r *http.Request) *upstreamLeg {
+	if f.frontProxy != nil {
+		if u, ok := apirequest.UserFrom(r.Context()); ok && canCarry(f.headers, u) {
+			return f.frontProxy
+		}
+	}
+	return f.impersonating
 }
 
 // copyBuffers reuses the response copy buffers: without a pool ReverseProxy allocates (and zeroes) 32 KiB
@@ -78,7 +131,7 @@ func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
 // newUpgradeTransport mirrors kubectl proxy: TLS from the proxy's config for the raw connection, and the
 // proxy's auth wrappers (under the identity layer) applied to the upgrade request itself.
-func newUpgradeTransport(cfg *rest.Config, dialer *net.Dialer) (proxy.UpgradeRequestRoundTripper, error) {
+func newUpgradeTransport(cfg *rest.Config, dialer *net.Dialer, headers frontProxyHeaders) (proxy.UpgradeRequestRoundTripper, error) {
 	transportConfig, err := cfg.TransportConfig()
 	if err != nil {
 		return nil, fmt.Errorf("upgrade transport: %w", err)
@@ -92,7 +145,7 @@ func newUpgradeTransport(cfg *rest.Config, dialer *net.Dialer) (proxy.UpgradeReq
 	if err != nil {
 		return nil, fmt.Errorf("upgrade auth wrappers: %w", err)
 	}
-	return proxy.NewUpgradeRequestRoundTripper(connection, &identityRoundTripper{delegate: auth}), nil
+	return proxy.NewUpgradeRequestRoundTripper(connection, &identityRoundTripper{delegate: auth, frontProxy: headers}), nil
 }
 
 // ServeHTTP forwards r, which must carry an authenticated user in its context and a canonical path
@@ -111,12 +164,13 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.Host = f.upstream.Host
 	out.RequestURI = ""
 	out.Trailer = nil // trailers are client-controlled headers too; the API server needs none
+	leg := f.legFor(r)
 	if upgrade == "" {
-		f.reverseProxy.ServeHTTP(w, out)
+		leg.reverseProxy.ServeHTTP(w, out)
 		return
 	}
-	h := proxy.NewUpgradeAwareHandler(out.URL, f.transport, false, true, upgradeErrorResponder{f})
-	h.UpgradeTransport = f.upgradeTransport
+	h := proxy.NewUpgradeAwareHandler(out.URL, leg.transport, false, true, upgradeErrorResponder{f})
+	h.UpgradeTransport = leg.upgradeTransport
 	h.ServeHTTP(w, out)
 }
 
