@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/proxy"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/rest"
@@ -28,11 +29,26 @@ import (
 // impersonation (one check per impersonated group) on every request.
 type Forwarder struct {
 	upstream       *url.URL
-	impersonating  *upstreamLeg
-	frontProxy     *upstreamLeg // nil unless configured
+	impersonating  legPair
+	frontProxy     *legPair // nil unless configured
 	headers        frontProxyHeaders
 	upstreamErrors *prometheus.CounterVec
 }
+
+// legPair is one way of passing identity over two sets of connections: one for ordinary callers and one for
+// callers with many groups or extras, whose connections do not index request headers in HPACK's dynamic
+// table. Such a caller's identity headers are more than the API server's 4 KiB table holds, so each is
+// evicted before it is reused, and every eviction shifts the table on both sides (hpack's evictOldest):
+// with 200 groups that was the largest cost of the request in the proxy (and again in the API server).
+// Ordinary callers keep indexing: their repeated headers (the proxy's bearer token above all) are then one
+// byte each.
+type legPair struct {
+	ordinary, wide *upstreamLeg
+}
+
+// wideIdentity is the number of identity header values from which a caller's requests go over the
+// connections without HPACK indexing.
+const wideIdentity = 32
 
 // upstreamLeg is one way to the API server: a pooled HTTP/2 transport for ordinary requests and an HTTP/1.1
 // dialer for upgrades, both under the identity layer.
@@ -62,7 +78,7 @@ func NewForwarder(cfg *rest.Config, fp *FrontProxyConfig, upstreamErrors *promet
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	cfg.Dial = dialer.DialContext
 	f := &Forwarder{upstream: upstream, upstreamErrors: upstreamErrors}
-	if f.impersonating, err = f.newLeg(cfg, dialer, nil); err != nil {
+	if f.impersonating, err = f.newLegPair(cfg, dialer, nil); err != nil {
 		return nil, err
 	}
 	if fp != nil {
@@ -80,18 +96,36 @@ func NewForwarder(cfg *rest.Config, fp *FrontProxyConfig, upstreamErrors *promet
 				CertFile: fp.CertFile, KeyFile: fp.KeyFile,
 			},
 		}
-		if f.frontProxy, err = f.newLeg(fpConfig, dialer, fp.Headers); err != nil {
+		pair, err := f.newLegPair(fpConfig, dialer, fp.Headers)
+		if err != nil {
 			return nil, fmt.Errorf("front-proxy upstream: %w", err)
 		}
+		f.frontProxy = &pair
 		f.headers = fp.Headers
 	}
 	return f, nil
 }
 
-func (f *Forwarder) newLeg(cfg *rest.Config, dialer *net.Dialer, headers frontProxyHeaders) (*upstreamLeg, error) {
+func (f *Forwarder) newLegPair(cfg *rest.Config, dialer *net.Dialer, headers frontProxyHeaders) (legPair, error) {
+	ordinary, err := f.newLeg(cfg, dialer, headers, true)
+	if err != nil {
+		return legPair{}, err
+	}
+	wide, err := f.newLeg(cfg, dialer, headers, false)
+	return legPair{ordinary: ordinary, wide: wide}, err
+}
+
+func (f *Forwarder) newLeg(cfg *rest.Config, dialer *net.Dialer, headers frontProxyHeaders, hpackIndexing bool) (*upstreamLeg, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Dial = (&net.Dialer{Timeout: dialer.Timeout, KeepAlive: dialer.KeepAlive}).DialContext // a transport of its own, not client-go's cached one
 	base, err := rest.TransportFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("upstream transport: %w", err)
+	}
+	if !hpackIndexing {
+		if err := withoutHPACKIndexing(base); err != nil {
+			return nil, err
+		}
 	}
 	upgradeTransport, err := newUpgradeTransport(cfg, dialer, headers)
 	if err != nil {
@@ -112,12 +146,22 @@ func (f *Forwarder) newLeg(cfg *rest.Config, dialer *net.Dialer, headers frontPr
 // legFor picks front-proxy headers when configured and the API server's configuration can carry the
 // caller's whole identity (a UID needs a UID header), impersonation otherwise.
 func (f *Forwarder) legFor(r *http.Request) *upstreamLeg {
-	if f.frontProxy != nil {
-		if u, ok := apirequest.UserFrom(r.Context()); ok && canCarry(f.headers, u) {
-			return f.frontProxy
-		}
+	u, ok := apirequest.UserFrom(r.Context())
+	if !ok {
+		return f.impersonating.ordinary // the identity layer refuses it
 	}
-	return f.impersonating
+	pair := f.impersonating
+	if f.frontProxy != nil && canCarry(f.headers, u) {
+		pair = *f.frontProxy
+	}
+	values := len(u.GetGroups())
+	for _, v := range u.GetExtra() {
+		values += len(v)
+	}
+	if values >= wideIdentity {
+		return pair.wide
+	}
+	return pair.ordinary
 }
 
 // copyBuffers reuses the response copy buffers: without a pool ReverseProxy allocates (and zeroes) 32 KiB
@@ -200,4 +244,22 @@ func (f *Forwarder) upstreamError(w http.ResponseWriter, r *http.Request, err er
 		status = apierrors.NewGenericServerResponse(http.StatusBadGateway, "", schemaGroupResource(r), "", "error talking to the Kubernetes API server", 0, false)
 	}
 	writeStatus(w, r, status)
+}
+
+// withoutHPACKIndexing stops rt's HTTP/2 connections from adding request headers to HPACK's dynamic table;
+// they are sent as Huffman-coded literals.
+func withoutHPACKIndexing(rt http.RoundTripper) error {
+	for rt != nil {
+		switch t := rt.(type) {
+		case *http.Transport:
+			// Read by golang.org/x/net/http2 for every new connection; 1 byte holds no header field.
+			t.HTTP2 = &http.HTTP2Config{MaxEncoderHeaderTableSize: 1}
+			return nil
+		case utilnet.RoundTripperWrapper:
+			rt = t.WrappedRoundTripper()
+		default:
+			return fmt.Errorf("upstream transport %T does not wrap an *http.Transport", rt)
+		}
+	}
+	return errors.New("no upstream *http.Transport")
 }

@@ -2,7 +2,9 @@ package webserver
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
 	"k8s.io/apiserver/pkg/authentication/user"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
 )
 
@@ -206,3 +209,60 @@ func TestIdentityRoundTripperSendsOnlyItsOwnIdentity(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestLegForPicksConnections: callers with many identity values get the connections without HPACK
+// indexing, of their own mode, and those connections are not the ordinary ones.
+func TestLegForPicksConnections(t *testing.T) {
+	cfg := &rest.Config{Host: "https://127.0.0.1:6443", BearerToken: "t", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
+	f, err := NewForwarder(cfg, nil, newMetrics().upstreamErrors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := NewForwarder(cfg, nil, newMetrics().upstreamErrors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.frontProxy, f.headers = &fp.impersonating, staticHeaders{user: defaultHeaders.user, group: defaultHeaders.group}
+	many := make([]string, wideIdentity)
+	for i := range many {
+		many[i] = fmt.Sprintf("g%d", i)
+	}
+	tests := []struct {
+		name string
+		user user.Info
+		want *upstreamLeg
+	}{
+		{"few groups, front proxy", &user.DefaultInfo{Name: "a", Groups: []string{"g"}}, fp.impersonating.ordinary},
+		{"many groups, front proxy", &user.DefaultInfo{Name: "a", Groups: many}, fp.impersonating.wide},
+		{"uid the API server cannot take: impersonated", &user.DefaultInfo{Name: "a", UID: "1"}, f.impersonating.ordinary},
+		{"many extras and a uid: impersonated", &user.DefaultInfo{Name: "a", UID: "1", Extra: map[string][]string{"k": many}}, f.impersonating.wide},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/api", nil)
+			r = r.WithContext(apirequest.WithUser(r.Context(), tt.user))
+			if got := f.legFor(r); got != tt.want {
+				t.Fatalf("legFor picked another leg")
+			}
+		})
+	}
+	ordinary, wide := httpTransportOf(t, f.impersonating.ordinary), httpTransportOf(t, f.impersonating.wide)
+	if ordinary == wide || ordinary.HTTP2 != nil || wide.HTTP2 == nil || wide.HTTP2.MaxEncoderHeaderTableSize != 1 {
+		t.Fatalf("ordinary %p (%+v) and wide %p (%+v) connections", ordinary, ordinary.HTTP2, wide, wide.HTTP2)
+	}
+}
+
+func httpTransportOf(t *testing.T, leg *upstreamLeg) *http.Transport {
+	t.Helper()
+	rt := leg.transport
+	for {
+		switch tr := rt.(type) {
+		case *http.Transport:
+			return tr
+		case interface{ WrappedRoundTripper() http.RoundTripper }:
+			rt = tr.WrappedRoundTripper()
+		default:
+			t.Fatalf("%T wraps no *http.Transport", rt)
+		}
+	}
+}
