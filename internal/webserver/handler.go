@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
@@ -122,8 +123,10 @@ func (c *chain) dispatch(w http.ResponseWriter, r *http.Request) {
 func (c *chain) withAccounting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		r, id := withAuditID(r)
-		acct := &accounting{}
+		// The Audit-ID our audit record and the API server's audit event share; one context value (the
+		// accounting) carries it, so the request is copied once here.
+		id := uuid.NewString()
+		acct := &accounting{auditID: id}
 		r = r.WithContext(withAccountingContext(r.Context(), acct))
 		w.Header().Set("Audit-Id", id)
 		rw := &statusRecorder{ResponseWriter: w}

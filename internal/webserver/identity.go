@@ -1,7 +1,6 @@
 package webserver
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,17 +45,9 @@ func (rt *identityRoundTripper) RoundTrip(req *http.Request) (*http.Response, er
 // WrappedRoundTripper lets the upgrade dialer find the TLS configuration underneath.
 func (rt *identityRoundTripper) WrappedRoundTripper() http.RoundTripper { return rt.delegate }
 
-type auditIDKey struct{}
-
-// withAuditID gives the request an Audit-ID that our audit record and the API server's audit event share.
-func withAuditID(req *http.Request) (*http.Request, string) {
-	id := uuid.NewString()
-	return req.WithContext(context.WithValue(req.Context(), auditIDKey{}, id)), id
-}
-
 func auditIDFrom(req *http.Request) string {
-	if id, ok := req.Context().Value(auditIDKey{}).(string); ok {
-		return id
+	if a := accountingFrom(req); a != nil && a.auditID != "" {
+		return a.auditID
 	}
 	return uuid.NewString()
 }

@@ -190,7 +190,7 @@ func TestIdentityRoundTripperSendsOnlyItsOwnIdentity(t *testing.T) {
 				sent = r.Header
 				return &http.Response{StatusCode: http.StatusOK}, nil
 			})}
-			ctx := apirequest.WithUser(context.WithValue(context.Background(), auditIDKey{}, "id-1"), caller)
+			ctx := apirequest.WithUser(withAccountingContext(context.Background(), &accounting{auditID: "id-1"}), caller)
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://api/api/v1/namespaces", nil)
 			req.Header = forged.Clone()
 			if _, err := rt.RoundTrip(req); err != nil {
