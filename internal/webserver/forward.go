@@ -144,7 +144,8 @@ func (f *Forwarder) newLeg(cfg *rest.Config, dialer *net.Dialer, headers frontPr
 }
 
 // legFor picks front-proxy headers when configured and the API server's configuration can carry the
-// caller's whole identity (a UID needs a UID header), impersonation otherwise.
+// caller's whole identity (a UID needs a UID header), impersonation otherwise; and, of that mode, the
+// connections without HPACK indexing for a caller with many groups or extras.
 func (f *Forwarder) legFor(r *http.Request) *upstreamLeg {
 	u, ok := apirequest.UserFrom(r.Context())
 	if !ok {
