@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/testbed"
 )
 
 // kubectl runs the real kubectl as id through the proxy.
@@ -171,3 +173,42 @@ func splitLines(data []byte) [][]byte {
 }
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// upstreamMode is one proxy under test, with the suite's callers configured for it.
+type upstreamMode struct {
+	name       string
+	frontProxy bool // identity goes upstream as front-proxy headers instead of Impersonate-*
+	proxy      *testbed.Proxy
+	users      map[string]*identity
+}
+
+// forEachUpstreamMode runs test as a subtest per mode, with env.proxy and env.users pointing at that mode's
+// proxy and callers (tests do not run in parallel).
+func forEachUpstreamMode(t *testing.T, test func(t *testing.T, m upstreamMode)) {
+	t.Helper()
+	for _, m := range env.modes {
+		t.Run(m.name, func(t *testing.T) {
+			proxy, users := env.proxy, env.users
+			env.proxy, env.users = m.proxy, m.users
+			defer func() { env.proxy, env.users = proxy, users }()
+			test(t, m)
+		})
+	}
+}
+
+// upstreamUser checks that the API server received e from the proxy on behalf of user, the way m says who
+// the caller is, and returns the identity it acted as: impersonated by the proxy's ServiceAccount, or
+// authenticated directly from the front-proxy headers with no impersonation.
+func (m upstreamMode) upstreamUser(t *testing.T, e auditEvent, user string) (name string, groups []string) {
+	t.Helper()
+	if m.frontProxy {
+		if e.ImpersonatedUser != nil || e.User.Username != user {
+			t.Fatalf("API server audit %s: user %+v, impersonated %+v; want %s from front-proxy headers, no impersonation", e.AuditID, e.User, e.ImpersonatedUser, user)
+		}
+		return e.User.Username, e.User.Groups
+	}
+	if e.User.Username != proxyServiceAccount || e.ImpersonatedUser == nil || e.ImpersonatedUser.Username != user {
+		t.Fatalf("API server audit %s: user %+v, impersonated %+v; want the proxy impersonating %s", e.AuditID, e.User, e.ImpersonatedUser, user)
+	}
+	return e.ImpersonatedUser.Username, e.ImpersonatedUser.Groups
+}

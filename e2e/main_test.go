@@ -24,9 +24,12 @@ var env *environment
 
 type environment struct {
 	cluster *testbed.Cluster
-	proxy   *testbed.Proxy
+	proxy   *testbed.Proxy // the proxy tests talk to; forEachUpstreamMode points it at each mode's in turn
 	dir     string
 	users   map[string]*identity
+	// modes are the proxies under test: the same binary and flags, telling the API server who the caller is
+	// by impersonation (env's default) or by front-proxy headers.
+	modes []upstreamMode
 	// secrets are every credential the suite used; none may appear in the proxy's logs or audit records.
 	secrets map[string]string
 }
@@ -65,8 +68,8 @@ func runSuite(m *testing.M) int {
 	e, err := setUp(ctx, binDir)
 	if e != nil && e.cluster != nil {
 		defer func() {
-			if e.proxy != nil {
-				e.proxy.Stop()
+			for _, m := range e.modes {
+				m.proxy.Stop()
 			}
 			_ = e.cluster.Stop()
 		}()
@@ -89,7 +92,7 @@ func setUp(ctx context.Context, binDir string) (*environment, error) {
 	fmt.Fprintf(os.Stderr, "e2e: cluster up in %s\n", time.Since(start).Round(time.Millisecond))
 
 	o := cluster.OIDC
-	e.proxy, err = cluster.StartProxy(ctx, filepath.Join(binDir, "tenant-proxy"), "tenant-proxy",
+	args := []string{
 		"--oidc-issuer-url", o.URL, "--oidc-client-id", o.ClientID, "--oidc-ca-file", o.CAFile,
 		"--oidc-username-claim", o.UsernameClaim, "--oidc-username-prefix", o.UsernamePrefix,
 		"--oidc-groups-claim", o.GroupsClaim, "--oidc-groups-prefix", o.GroupsPrefix,
@@ -98,10 +101,22 @@ func setUp(ctx context.Context, binDir string) (*environment, error) {
 		// The test chart repositories are on loopback.
 		"--allow-private-repositories",
 		"--debug", "-v", "10", // highest verbosity: the secret scan must find nothing even here
-	)
+	}
+	e.proxy, err = cluster.StartProxy(ctx, filepath.Join(binDir, "tenant-proxy"), "tenant-proxy", args...)
 	if err != nil {
 		return e, err
 	}
+	e.modes = append(e.modes, upstreamMode{name: "impersonation", proxy: e.proxy, users: e.users})
+	fpArgs, err := cluster.UpstreamFrontProxyArgs("tenant-proxy-fp")
+	if err != nil {
+		return e, err
+	}
+	fp, err := cluster.StartProxy(ctx, filepath.Join(binDir, "tenant-proxy"), "tenant-proxy-fp", append(args, fpArgs...)...)
+	if err != nil {
+		return e, err
+	}
+	e.modes = append(e.modes, upstreamMode{name: "front-proxy", frontProxy: true, proxy: fp, users: map[string]*identity{}})
+	e.secrets["upstream front-proxy key"] = mustRead(fpArgs[3])
 	if err := e.createIdentities(ctx); err != nil {
 		return e, err
 	}
@@ -150,21 +165,29 @@ func (e *environment) createIdentities(ctx context.Context) error {
 	return nil
 }
 
-func (e *environment) addIdentity(id *identity, certPEM, keyPEM []byte, token string) error {
-	short := id.name[len(id.name)-min(len(id.name), 5):]
-	id.proxyKubeconfig = filepath.Join(e.dir, "kubeconfig-proxy-"+short)
-	id.directKubeconfig = filepath.Join(e.dir, "kubeconfig-direct-"+short)
-	if err := e.cluster.WriteKubeconfig(id.proxyKubeconfig, e.proxy.URL, e.proxy.CAFile, id.name, certPEM, keyPEM, token); err != nil {
+// addIdentity registers id in every mode's users, with kubeconfigs and configs for that mode's proxy.
+func (e *environment) addIdentity(base *identity, certPEM, keyPEM []byte, token string) error {
+	short := base.name[len(base.name)-min(len(base.name), 5):]
+	base.directKubeconfig = filepath.Join(e.dir, "kubeconfig-direct-"+short)
+	if err := e.cluster.WriteKubeconfig(base.directKubeconfig, e.cluster.URL, e.cluster.CAFile, base.name, certPEM, keyPEM, token); err != nil {
 		return err
 	}
-	if err := e.cluster.WriteKubeconfig(id.directKubeconfig, e.cluster.URL, e.cluster.CAFile, id.name, certPEM, keyPEM, token); err != nil {
-		return err
-	}
-	id.directConfig = &rest.Config{Host: e.cluster.URL, BearerToken: token,
+	base.directConfig = &rest.Config{Host: e.cluster.URL, BearerToken: token,
 		TLSClientConfig: rest.TLSClientConfig{CAFile: e.cluster.CAFile, CertData: certPEM, KeyData: keyPEM}}
-	id.proxyConfig = &rest.Config{Host: e.proxy.URL, BearerToken: token,
-		TLSClientConfig: rest.TLSClientConfig{CAFile: e.proxy.CAFile, CertData: certPEM, KeyData: keyPEM}}
-	e.users[short] = id
+	for i, m := range e.modes {
+		id := base
+		if i > 0 {
+			copied := *base
+			id = &copied
+		}
+		id.proxyKubeconfig = filepath.Join(e.dir, "kubeconfig-"+m.name+"-"+short)
+		if err := e.cluster.WriteKubeconfig(id.proxyKubeconfig, m.proxy.URL, m.proxy.CAFile, id.name, certPEM, keyPEM, token); err != nil {
+			return err
+		}
+		id.proxyConfig = &rest.Config{Host: m.proxy.URL, BearerToken: token,
+			TLSClientConfig: rest.TLSClientConfig{CAFile: m.proxy.CAFile, CertData: certPEM, KeyData: keyPEM}}
+		m.users[short] = id
+	}
 	return nil
 }
 

@@ -32,35 +32,44 @@ func TestIdentityHeadersFromClientsAreNeverTrusted(t *testing.T) {
 		{"Connection names the identity headers", http.Header{"Connection": {"Impersonate-User, Impersonate-Group, Authorization"}}},
 		{"Connection with odd spacing and case", http.Header{"Connection": {" impersonate-user ,IMPERSONATE-GROUP,  audit-id"}}},
 	}
-	for _, short := range []string{"alice", "robot"} {
-		id := env.users[short]
-		for _, tt := range forged {
-			t.Run(short+"/"+tt.name, func(t *testing.T) {
-				header := bearer(id)
-				for k, v := range tt.header {
-					header[k] = v
-				}
-				header.Set("Content-Type", "application/json")
-				status, auditID, body := do(t, rawClient(t, id), http.MethodPost, "/apis/authentication.k8s.io/v1/selfsubjectreviews", header, selfSubjectReview)
-				if status != http.StatusCreated {
-					t.Fatalf("SelfSubjectReview = %d %s", status, body)
-				}
-				w := parseWhoami(t, body)
-				if w.Status.UserInfo.Username != id.name || contains(w.Status.UserInfo.Groups, "system:masters") || len(w.Status.UserInfo.Extra["scopes"]) > 0 {
-					t.Fatalf("API server saw %+v, want exactly %s", w.Status.UserInfo, id.name)
-				}
-				events := apiServerEvents(t, auditID, 1)
-				if len(events) != 1 || events[0].ImpersonatedUser == nil || events[0].ImpersonatedUser.Username != id.name {
-					t.Fatalf("API server audit for %s: %+v", auditID, events)
-				}
-			})
+	forEachUpstreamMode(t, func(t *testing.T, m upstreamMode) {
+		for _, short := range []string{"alice", "robot"} {
+			id := env.users[short]
+			for _, tt := range forged {
+				t.Run(short+"/"+tt.name, func(t *testing.T) {
+					header := bearer(id)
+					for k, v := range tt.header {
+						header[k] = v
+					}
+					header.Set("Content-Type", "application/json")
+					status, auditID, body := do(t, rawClient(t, id), http.MethodPost, "/apis/authentication.k8s.io/v1/selfsubjectreviews", header, selfSubjectReview)
+					if status != http.StatusCreated {
+						t.Fatalf("SelfSubjectReview = %d %s", status, body)
+					}
+					w := parseWhoami(t, body)
+					if w.Status.UserInfo.Username != id.name || contains(w.Status.UserInfo.Groups, "system:masters") || len(w.Status.UserInfo.Extra["scopes"]) > 0 {
+						t.Fatalf("API server saw %+v, want exactly %s", w.Status.UserInfo, id.name)
+					}
+					events := apiServerEvents(t, auditID, 1)
+					if len(events) != 1 {
+						t.Fatalf("API server audit for %s: %+v", auditID, events)
+					}
+					if _, groups := m.upstreamUser(t, events[0], id.name); contains(groups, "system:masters") {
+						t.Fatalf("API server acted with groups %v", groups)
+					}
+				})
+			}
 		}
-	}
+	})
 }
 
 // TestHTTP10ConnectionHeaderCannotStripIdentity sends a raw HTTP/1.0 request whose Connection header names
 // the identity headers the proxy sets.
 func TestHTTP10ConnectionHeaderCannotStripIdentity(t *testing.T) {
+	forEachUpstreamMode(t, testHTTP10ConnectionHeaderCannotStripIdentity)
+}
+
+func testHTTP10ConnectionHeaderCannotStripIdentity(t *testing.T, _ upstreamMode) {
 	id := env.users["robot"]
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(mustRead(env.proxy.CAFile)))
@@ -72,7 +81,7 @@ func TestHTTP10ConnectionHeaderCannotStripIdentity(t *testing.T) {
 	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
 	body := selfSubjectReview
 	fmt.Fprintf(conn, "POST /apis/authentication.k8s.io/v1/selfsubjectreviews HTTP/1.0\r\nHost: proxy\r\nAuthorization: Bearer %s\r\n"+
-		"Connection: Impersonate-User, Impersonate-Group, Impersonate-Uid\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		"Connection: Impersonate-User, Impersonate-Group, Impersonate-Uid, X-Remote-User, X-Remote-Group, X-Remote-Uid\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
 		id.proxyConfig.BearerToken, len(body), body)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
@@ -116,28 +125,31 @@ func TestNoIdentityNoRequest(t *testing.T) {
 		{"expired oidc token", http.Header{"Authorization": {"Bearer " + expired}}},
 		{"forged identity without credentials", http.Header{"Impersonate-User": {"admin"}, "X-Remote-User": {"admin"}}},
 	}
-	noCert := &identity{proxyConfig: robot.proxyConfig}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			status, auditID, body := do(t, rawClient(t, noCert), http.MethodGet, "/api/v1/namespaces", tt.header, "")
-			if status != http.StatusUnauthorized || !strings.Contains(body, `"kind":"Status"`) {
-				t.Fatalf("status = %d %s, want a 401 Status", status, body)
-			}
-			if events := apiServerEvents(t, auditID, 0); len(events) != 0 {
-				t.Fatalf("a rejected request reached the API server: %+v", events)
-			}
-		})
-	}
+	forEachUpstreamMode(t, func(t *testing.T, _ upstreamMode) {
+		noCert := &identity{proxyConfig: env.users["robot"].proxyConfig}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				status, auditID, body := do(t, rawClient(t, noCert), http.MethodGet, "/api/v1/namespaces", tt.header, "")
+				if status != http.StatusUnauthorized || !strings.Contains(body, `"kind":"Status"`) {
+					t.Fatalf("status = %d %s, want a 401 Status", status, body)
+				}
+				if events := apiServerEvents(t, auditID, 0); len(events) != 0 {
+					t.Fatalf("a rejected request reached the API server: %+v", events)
+				}
+			})
+		}
+	})
 }
 
 // TestClientImpersonationIsAuthorised: kubectl --as works only when a SubjectAccessReview allows it, and
 // then exactly the checked identity is forwarded.
 func TestClientImpersonationIsAuthorised(t *testing.T) {
-	alice := env.users["alice"]
-	out, err := kubectl(t, alice, "--as", "bob", "-n", "team-a", "get", "configmaps")
-	if err == nil || !strings.Contains(out, `User "alice" cannot impersonate resource "users"`) {
-		t.Fatalf("--as without permission = %q, %v; want Forbidden", out, err)
-	}
+	forEachUpstreamMode(t, func(t *testing.T, _ upstreamMode) {
+		out, err := kubectl(t, env.users["alice"], "--as", "bob", "-n", "team-a", "get", "configmaps")
+		if err == nil || !strings.Contains(out, `User "alice" cannot impersonate resource "users"`) {
+			t.Fatalf("--as without permission = %q, %v; want Forbidden", out, err)
+		}
+	})
 
 	ctx := context.Background()
 	role := &rbacv1.ClusterRole{
@@ -158,6 +170,15 @@ func TestClientImpersonationIsAuthorised(t *testing.T) {
 	if _, err := env.cluster.AdminClient.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	forEachUpstreamMode(t, testGrantedImpersonation)
+}
+
+// testGrantedImpersonation: with alice allowed to impersonate bob in viewers, exactly that identity reaches
+// the API server, and nothing beyond the grant is allowed.
+func testGrantedImpersonation(t *testing.T, m upstreamMode) {
+	alice := env.users["alice"]
+	var out string
+	var err error
 	// The proxy caches a denial for a few seconds; wait for the allow to be visible.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -173,6 +194,16 @@ func TestClientImpersonationIsAuthorised(t *testing.T) {
 	w := parseWhoami(t, out)
 	if w.Status.UserInfo.Username != "bob" || !contains(w.Status.UserInfo.Groups, "viewers") || contains(w.Status.UserInfo.Groups, "dev") {
 		t.Fatalf("impersonated identity = %+v, want bob in viewers only", w.Status.UserInfo)
+	}
+	header := http.Header{"Impersonate-User": {"bob"}, "Impersonate-Group": {"viewers"}, "Content-Type": {"application/json"}}
+	status, auditID, body := do(t, rawClient(t, alice), http.MethodPost, "/apis/authentication.k8s.io/v1/selfsubjectreviews", header, selfSubjectReview)
+	if status != http.StatusCreated {
+		t.Fatalf("SelfSubjectReview as bob = %d %s", status, body)
+	}
+	if events := apiServerEvents(t, auditID, 1); len(events) != 1 {
+		t.Fatalf("API server audit for %s: %+v", auditID, events)
+	} else if _, groups := m.upstreamUser(t, events[0], "bob"); !contains(groups, "viewers") || contains(groups, "dev") {
+		t.Fatalf("API server acted as bob with groups %v, want viewers and not dev", groups)
 	}
 
 	tests := []struct {
@@ -235,6 +266,10 @@ func TestNonCanonicalPathsAreRejected(t *testing.T) {
 // TestUpgradesAreLimitedAndRelayed: only SPDY and WebSocket upgrades are spliced, and a refused upgrade is
 // relayed as the API server's error.
 func TestUpgradesAreLimitedAndRelayed(t *testing.T) {
+	forEachUpstreamMode(t, testUpgradesAreLimitedAndRelayed)
+}
+
+func testUpgradesAreLimitedAndRelayed(t *testing.T, _ upstreamMode) {
 	alice := env.users["alice"]
 	status, _, body := do(t, rawClient(t, alice), http.MethodGet, "/api/v1/namespaces/team-a/configmaps",
 		http.Header{"Connection": {"Upgrade"}, "Upgrade": {"h2c"}}, "")
@@ -266,27 +301,29 @@ func TestFrontProxyHeadersNeedTheFrontProxyCertificate(t *testing.T) {
 		{"front-proxy CA but a name not allowed", env.cluster.FrontProxyCA.IssueClientCert, "intruder", http.StatusUnauthorized, ""},
 		{"an ordinary client certificate", env.cluster.CA.IssueClientCert, "front-proxy-client", http.StatusCreated, "front-proxy-client"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			certPEM, keyPEM, err := tt.ca(tt.cn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := &identity{proxyConfig: env.users["alice"].proxyConfig}
-			cfg := *id.proxyConfig
-			cfg.CertData, cfg.KeyData = certPEM, keyPEM
-			id.proxyConfig = &cfg
-			status, _, body := do(t, rawClient(t, id), http.MethodPost, "/apis/authentication.k8s.io/v1/selfsubjectreviews", header, selfSubjectReview)
-			if status != tt.wantStatus {
-				t.Fatalf("status = %d %s, want %d", status, body, tt.wantStatus)
-			}
-			if tt.wantUser != "" {
-				if w := parseWhoami(t, body); w.Status.UserInfo.Username != tt.wantUser {
-					t.Fatalf("API server saw %q, want %q", w.Status.UserInfo.Username, tt.wantUser)
+	forEachUpstreamMode(t, func(t *testing.T, _ upstreamMode) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				certPEM, keyPEM, err := tt.ca(tt.cn)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
-	}
+				id := &identity{proxyConfig: env.users["alice"].proxyConfig}
+				cfg := *id.proxyConfig
+				cfg.CertData, cfg.KeyData = certPEM, keyPEM
+				id.proxyConfig = &cfg
+				status, _, body := do(t, rawClient(t, id), http.MethodPost, "/apis/authentication.k8s.io/v1/selfsubjectreviews", header, selfSubjectReview)
+				if status != tt.wantStatus {
+					t.Fatalf("status = %d %s, want %d", status, body, tt.wantStatus)
+				}
+				if tt.wantUser != "" {
+					if w := parseWhoami(t, body); w.Status.UserInfo.Username != tt.wantUser {
+						t.Fatalf("API server saw %q, want %q", w.Status.UserInfo.Username, tt.wantUser)
+					}
+				}
+			})
+		}
+	})
 }
 
 // TestBearerTokenIsReviewedOnce: a busy client costs one TokenReview, not one per request.

@@ -57,6 +57,10 @@ func kubectlCommand(ctx context.Context, id *identity, transport string, args ..
 var transports = []string{"websocket", "spdy"}
 
 func TestExecThroughProxy(t *testing.T) {
+	forEachUpstreamMode(t, func(t *testing.T, _ upstreamMode) { testExecThroughProxy(t) })
+}
+
+func testExecThroughProxy(t *testing.T) {
 	ns, pod := streamPod(t)
 	id := env.users["robot"]
 	for _, transport := range transports {
@@ -99,6 +103,10 @@ func TestExecThroughProxy(t *testing.T) {
 }
 
 func TestPortForwardThroughProxy(t *testing.T) {
+	forEachUpstreamMode(t, func(t *testing.T, _ upstreamMode) { testPortForwardThroughProxy(t) })
+}
+
+func testPortForwardThroughProxy(t *testing.T) {
 	ns, pod := streamPod(t)
 	id := env.users["robot"]
 	for _, transport := range transports {
@@ -134,6 +142,10 @@ func TestPortForwardThroughProxy(t *testing.T) {
 }
 
 func TestLogsFollowThroughProxy(t *testing.T) {
+	forEachUpstreamMode(t, func(t *testing.T, _ upstreamMode) { testLogsFollowThroughProxy(t) })
+}
+
+func testLogsFollowThroughProxy(t *testing.T) {
 	ns, pod := streamPod(t)
 	id := env.users["robot"]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -184,6 +196,10 @@ func waitForLine(t *testing.T, r io.Reader, re *regexp.Regexp) string {
 // TestWebSocketBearerSubprotocol: a browser authenticates a WebSocket with its token in
 // Sec-WebSocket-Protocol; the proxy accepts it, removes it, and the API server sees the caller.
 func TestWebSocketBearerSubprotocol(t *testing.T) {
+	forEachUpstreamMode(t, testWebSocketBearerSubprotocol)
+}
+
+func testWebSocketBearerSubprotocol(t *testing.T, m upstreamMode) {
 	ns, pod := streamPod(t)
 	robot := env.users["robot"]
 	encoded := base64.RawURLEncoding.EncodeToString([]byte(robot.proxyConfig.BearerToken))
@@ -195,7 +211,7 @@ func TestWebSocketBearerSubprotocol(t *testing.T) {
 		"Sec-Websocket-Protocol": {"base64url.bearer.authorization.k8s.io." + encoded + ", v5.channel.k8s.io"},
 	}
 	noCert := &identity{proxyConfig: robot.proxyConfig}
-	path := "/api/v1/namespaces/" + ns + "/pods/" + pod + "/exec?command=echo&command=hi&stdout=true"
+	path := "/api/v1/namespaces/" + ns + "/pods/" + pod + "/exec?command=echo&command=" + m.name + "&stdout=true" // one path per mode
 	req, err := http.NewRequest(http.MethodGet, env.proxy.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -218,9 +234,7 @@ func TestWebSocketBearerSubprotocol(t *testing.T) {
 		t.Fatalf("the API server has no audit event for %s", path)
 	}
 	for _, e := range events {
-		if e.ImpersonatedUser == nil || e.ImpersonatedUser.Username != robot.name {
-			t.Fatalf("API server saw the WebSocket exec as %+v, want %s", e.ImpersonatedUser, robot.name)
-		}
+		m.upstreamUser(t, e, robot.name)
 	}
 }
 

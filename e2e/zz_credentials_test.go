@@ -11,9 +11,13 @@ import (
 )
 
 // TestZZCredentialsNeverLeave runs last (file and name order): no credential used by the suite appears in
-// the proxy's log at -v=10 or in its audit log.
+// any proxy's log at -v=10 or in its audit log.
 func TestZZCredentialsNeverLeave(t *testing.T) {
-	for _, path := range []string{env.proxy.LogPath, env.proxy.AuditPath} {
+	var paths []string
+	for _, m := range env.modes {
+		paths = append(paths, m.proxy.LogPath, m.proxy.AuditPath)
+	}
+	for _, path := range paths {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)

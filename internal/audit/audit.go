@@ -4,7 +4,6 @@ package audit
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -92,9 +91,10 @@ func (l *Logger) Log(r *Record) {
 
 func (l *Logger) run() {
 	defer close(l.done)
-	enc := json.NewEncoder(l.w) // one JSON document and a newline per record
+	var line []byte // reused: one JSON document and a newline per record
 	for r := range l.queue {
-		_ = enc.Encode(r)
+		line = appendRecord(line[:0], r)
+		_, _ = l.w.Write(line)
 		if len(l.queue) == 0 {
 			_ = l.w.Flush()
 		}

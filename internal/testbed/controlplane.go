@@ -127,6 +127,7 @@ func (c *Cluster) apiServerFlags(port int) ([]string, error) {
 		"--requestheader-client-ca-file=" + c.FrontProxyCAFile,
 		"--requestheader-allowed-names=front-proxy-client",
 		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-uid-headers=X-Remote-Uid", // so that a front proxy can pass ServiceAccounts' UIDs
 		"--requestheader-group-headers=X-Remote-Group",
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--proxy-client-cert-file=" + proxyClient + ".crt",

@@ -115,6 +115,21 @@ func (c *Cluster) StartProxy(ctx context.Context, binary, name string, extraArgs
 	return p, nil
 }
 
+// UpstreamFrontProxyArgs issues a client certificate that the API server accepts from a front proxy
+// (signed by FrontProxyCA, with the allowed name) and returns the flags with which a proxy sends callers'
+// identity upstream as front-proxy headers over it instead of impersonating them.
+func (c *Cluster) UpstreamFrontProxyArgs(name string) ([]string, error) {
+	certPEM, keyPEM, err := c.FrontProxyCA.IssueClientCert("front-proxy-client")
+	if err != nil {
+		return nil, err
+	}
+	base := filepath.Join(c.Dir, "pki", name+"-upstream-front-proxy")
+	if err := writePair(base, certPEM, keyPEM); err != nil {
+		return nil, err
+	}
+	return []string{"--upstream-front-proxy-cert-file", base + ".crt", "--upstream-front-proxy-key-file", base + ".key"}, nil
+}
+
 // proxyIdentity creates the proxy's ServiceAccount and RBAC and returns a token for it.
 func (c *Cluster) proxyIdentity(ctx context.Context) (string, error) {
 	client := c.AdminClient

@@ -14,6 +14,7 @@ import (
 // accounting collects, along the request path, what the audit record and metrics need. It is owned by
 // the request's own goroutine; filters write their part before the next filter runs.
 type accounting struct {
+	auditID  string
 	decision string
 	module   string
 	authn    user.Info // the authenticated caller, before --as

@@ -13,7 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/proxy"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
 	"k8s.io/klog/v2"
@@ -21,19 +23,52 @@ import (
 	"github.com/tenant-proxy/tenant-proxy/internal/audit"
 )
 
-// Forwarder sends an authenticated request to the API server as the caller (impersonation), streaming
-// responses and splicing SPDY/WebSocket upgrades.
+// Forwarder sends an authenticated request to the API server as the caller, streaming responses and
+// splicing SPDY/WebSocket upgrades. It says who the caller is by impersonation, or, when configured with a
+// front-proxy certificate, by the API server's front-proxy headers; the API server then authorises no
+// impersonation (one check per impersonated group) on every request.
 type Forwarder struct {
-	upstream         *url.URL
+	upstream       *url.URL
+	impersonating  legPair
+	frontProxy     *legPair // nil unless configured
+	headers        frontProxyHeaders
+	upstreamErrors *prometheus.CounterVec
+}
+
+// legPair is one way of passing identity over two sets of connections: one for ordinary callers and one for
+// callers with many groups or extras, whose connections do not index request headers in HPACK's dynamic
+// table. Such a caller's identity headers are more than the API server's 4 KiB table holds, so each is
+// evicted before it is reused, and every eviction shifts the table on both sides (hpack's evictOldest):
+// with 200 groups that was the largest cost of the request in the proxy (and again in the API server).
+// Ordinary callers keep indexing: their repeated headers (the proxy's bearer token above all) are then one
+// byte each.
+type legPair struct {
+	ordinary, wide *upstreamLeg
+}
+
+// wideIdentity is the number of identity header values from which a caller's requests go over the
+// connections without HPACK indexing.
+const wideIdentity = 32
+
+// upstreamLeg is one way to the API server: a pooled HTTP/2 transport for ordinary requests and an HTTP/1.1
+// dialer for upgrades, both under the identity layer.
+type upstreamLeg struct {
 	reverseProxy     *httputil.ReverseProxy
 	transport        http.RoundTripper
 	upgradeTransport proxy.UpgradeRequestRoundTripper
-	upstreamErrors   *prometheus.CounterVec
 }
 
-// NewForwarder builds the upstream transports from the proxy's own rest.Config: one shared, pooled HTTP/2
-// transport for ordinary requests and an HTTP/1.1 dialer for upgrades.
-func NewForwarder(cfg *rest.Config, upstreamErrors *prometheus.CounterVec) (*Forwarder, error) {
+// FrontProxyConfig makes the Forwarder send identity as front-proxy headers over mTLS with CertFile/KeyFile,
+// a certificate the API server accepts from a front proxy (--requestheader-client-ca-file and
+// --requestheader-allowed-names), reading header names from Headers.
+type FrontProxyConfig struct {
+	CertFile, KeyFile string
+	Headers           frontProxyHeaders
+}
+
+// NewForwarder builds the upstream transports from the proxy's own rest.Config and, with fp, a second set
+// that presents the front-proxy certificate and no other credential.
+func NewForwarder(cfg *rest.Config, fp *FrontProxyConfig, upstreamErrors *prometheus.CounterVec) (*Forwarder, error) {
 	upstream, err := url.Parse(cfg.Host)
 	if err != nil || upstream.Scheme == "" || upstream.Host == "" {
 		return nil, fmt.Errorf("upstream API server URL %q is not absolute: %v", cfg.Host, err)
@@ -42,29 +77,92 @@ func NewForwarder(cfg *rest.Config, upstreamErrors *prometheus.CounterVec) (*For
 	// Fail fast on an unreachable API server instead of hanging for client-go's 30 s default.
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	cfg.Dial = dialer.DialContext
+	f := &Forwarder{upstream: upstream, upstreamErrors: upstreamErrors}
+	if f.impersonating, err = f.newLegPair(cfg, dialer, nil); err != nil {
+		return nil, err
+	}
+	if fp != nil {
+		// Only the API server's address, trust and transport settings: no token, no exec plugin, no
+		// impersonation; the front-proxy certificate is the only credential (reloaded when its files change).
+		fpConfig := &rest.Config{
+			Host:      cfg.Host,
+			APIPath:   cfg.APIPath,
+			UserAgent: cfg.UserAgent,
+			Proxy:     cfg.Proxy,
+			Dial:      cfg.Dial,
+			QPS:       cfg.QPS,
+			TLSClientConfig: rest.TLSClientConfig{
+				Insecure: cfg.Insecure, ServerName: cfg.ServerName, CAFile: cfg.CAFile, CAData: cfg.CAData,
+				CertFile: fp.CertFile, KeyFile: fp.KeyFile,
+			},
+		}
+		pair, err := f.newLegPair(fpConfig, dialer, fp.Headers)
+		if err != nil {
+			return nil, fmt.Errorf("front-proxy upstream: %w", err)
+		}
+		f.frontProxy = &pair
+		f.headers = fp.Headers
+	}
+	return f, nil
+}
+
+func (f *Forwarder) newLegPair(cfg *rest.Config, dialer *net.Dialer, headers frontProxyHeaders) (legPair, error) {
+	ordinary, err := f.newLeg(cfg, dialer, headers, true)
+	if err != nil {
+		return legPair{}, err
+	}
+	wide, err := f.newLeg(cfg, dialer, headers, false)
+	return legPair{ordinary: ordinary, wide: wide}, err
+}
+
+func (f *Forwarder) newLeg(cfg *rest.Config, dialer *net.Dialer, headers frontProxyHeaders, hpackIndexing bool) (*upstreamLeg, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Dial = (&net.Dialer{Timeout: dialer.Timeout, KeepAlive: dialer.KeepAlive}).DialContext // a transport of its own, not client-go's cached one
 	base, err := rest.TransportFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("upstream transport: %w", err)
 	}
-	upgradeTransport, err := newUpgradeTransport(cfg, dialer)
+	if !hpackIndexing {
+		if err := withoutHPACKIndexing(base); err != nil {
+			return nil, err
+		}
+	}
+	upgradeTransport, err := newUpgradeTransport(cfg, dialer, headers)
 	if err != nil {
 		return nil, err
 	}
-	f := &Forwarder{
-		upstream:         upstream,
-		transport:        &identityRoundTripper{delegate: base},
-		upgradeTransport: upgradeTransport,
-		upstreamErrors:   upstreamErrors,
-	}
-	f.reverseProxy = &httputil.ReverseProxy{
+	leg := &upstreamLeg{transport: &identityRoundTripper{delegate: base, frontProxy: headers}, upgradeTransport: upgradeTransport}
+	leg.reverseProxy = &httputil.ReverseProxy{
 		// The outgoing request is fully built by ServeHTTP; Rewrite only exists so that ReverseProxy does
 		// not add X-Forwarded-* headers of its own.
 		Rewrite:      func(*httputil.ProxyRequest) {},
-		Transport:    f.transport,
+		Transport:    leg.transport,
 		ErrorHandler: f.upstreamError,
 		BufferPool:   copyBuffers,
 	}
-	return f, nil
+	return leg, nil
+}
+
+// legFor picks front-proxy headers when configured and the API server's configuration can carry the
+// caller's whole identity (a UID needs a UID header), impersonation otherwise; and, of that mode, the
+// connections without HPACK indexing for a caller with many groups or extras.
+func (f *Forwarder) legFor(r *http.Request) *upstreamLeg {
+	u, ok := apirequest.UserFrom(r.Context())
+	if !ok {
+		return f.impersonating.ordinary // the identity layer refuses it
+	}
+	pair := f.impersonating
+	if f.frontProxy != nil && canCarry(f.headers, u) {
+		pair = *f.frontProxy
+	}
+	values := len(u.GetGroups())
+	for _, v := range u.GetExtra() {
+		values += len(v)
+	}
+	if values >= wideIdentity {
+		return pair.wide
+	}
+	return pair.ordinary
 }
 
 // copyBuffers reuses the response copy buffers: without a pool ReverseProxy allocates (and zeroes) 32 KiB
@@ -78,7 +176,7 @@ func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
 // newUpgradeTransport mirrors kubectl proxy: TLS from the proxy's config for the raw connection, and the
 // proxy's auth wrappers (under the identity layer) applied to the upgrade request itself.
-func newUpgradeTransport(cfg *rest.Config, dialer *net.Dialer) (proxy.UpgradeRequestRoundTripper, error) {
+func newUpgradeTransport(cfg *rest.Config, dialer *net.Dialer, headers frontProxyHeaders) (proxy.UpgradeRequestRoundTripper, error) {
 	transportConfig, err := cfg.TransportConfig()
 	if err != nil {
 		return nil, fmt.Errorf("upgrade transport: %w", err)
@@ -92,7 +190,7 @@ func newUpgradeTransport(cfg *rest.Config, dialer *net.Dialer) (proxy.UpgradeReq
 	if err != nil {
 		return nil, fmt.Errorf("upgrade auth wrappers: %w", err)
 	}
-	return proxy.NewUpgradeRequestRoundTripper(connection, &identityRoundTripper{delegate: auth}), nil
+	return proxy.NewUpgradeRequestRoundTripper(connection, &identityRoundTripper{delegate: auth, frontProxy: headers}), nil
 }
 
 // ServeHTTP forwards r, which must carry an authenticated user in its context and a canonical path
@@ -111,12 +209,13 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.Host = f.upstream.Host
 	out.RequestURI = ""
 	out.Trailer = nil // trailers are client-controlled headers too; the API server needs none
+	leg := f.legFor(r)
 	if upgrade == "" {
-		f.reverseProxy.ServeHTTP(w, out)
+		leg.reverseProxy.ServeHTTP(w, out)
 		return
 	}
-	h := proxy.NewUpgradeAwareHandler(out.URL, f.transport, false, true, upgradeErrorResponder{f})
-	h.UpgradeTransport = f.upgradeTransport
+	h := proxy.NewUpgradeAwareHandler(out.URL, leg.transport, false, true, upgradeErrorResponder{f})
+	h.UpgradeTransport = leg.upgradeTransport
 	h.ServeHTTP(w, out)
 }
 
@@ -146,4 +245,22 @@ func (f *Forwarder) upstreamError(w http.ResponseWriter, r *http.Request, err er
 		status = apierrors.NewGenericServerResponse(http.StatusBadGateway, "", schemaGroupResource(r), "", "error talking to the Kubernetes API server", 0, false)
 	}
 	writeStatus(w, r, status)
+}
+
+// withoutHPACKIndexing stops rt's HTTP/2 connections from adding request headers to HPACK's dynamic table;
+// they are sent as Huffman-coded literals.
+func withoutHPACKIndexing(rt http.RoundTripper) error {
+	for rt != nil {
+		switch t := rt.(type) {
+		case *http.Transport:
+			// Read by golang.org/x/net/http2 for every new connection; 1 byte holds no header field.
+			t.HTTP2 = &http.HTTP2Config{MaxEncoderHeaderTableSize: 1}
+			return nil
+		case utilnet.RoundTripperWrapper:
+			rt = t.WrappedRoundTripper()
+		default:
+			return fmt.Errorf("upstream transport %T does not wrap an *http.Transport", rt)
+		}
+	}
+	return errors.New("no upstream *http.Transport")
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	k8saudit "k8s.io/apiserver/pkg/audit"
@@ -124,13 +125,14 @@ func (c *chain) dispatch(w http.ResponseWriter, r *http.Request) {
 func (c *chain) withAccounting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		r, id := withAuditID(r)
-		// Modules note what the record should say as kube-apiserver's handlers do: audit annotations.
+		// The Audit-ID our audit record and the API server's audit event share; one context value (the
+		// accounting) carries it. Modules note what the record should say as kube-apiserver's handlers do:
+		// audit annotations, in the audit context, which is created in the same copy of the request.
+		id := uuid.NewString()
+		acct := &accounting{auditID: id}
 		auditCtx := k8saudit.WithAuditContext(r.Context())
 		k8saudit.WithAuditID(auditCtx, types.UID(id))
-		r = r.WithContext(auditCtx)
-		acct := &accounting{}
-		r = r.WithContext(withAccountingContext(r.Context(), acct))
+		r = r.WithContext(withAccountingContext(auditCtx, acct))
 		w.Header().Set("Audit-Id", id)
 		rw := &statusRecorder{ResponseWriter: w}
 		done := c.metrics.begin(longRunningKind(r))

@@ -1,21 +1,23 @@
 package webserver
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/google/uuid"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
-	"k8s.io/client-go/transport"
 )
 
 // identityRoundTripper is the outermost layer of every upstream round trip: it removes any identity header
 // that may still be on the request (X-Forwarded-For added by a proxy library, for example) and sets the
-// authenticated caller's identity as Impersonate-* headers, exactly once each. The proxy's own credentials
-// are added by the layer below it, after the client's Authorization is gone.
+// authenticated caller's identity, exactly once: as Impersonate-* headers, or, when frontProxy is set, as the
+// API server's front-proxy headers over a connection that carries the proxy's front-proxy certificate and no
+// other credential. The proxy's own credentials (impersonation only) are added by the layer below it, after
+// the client's Authorization is gone.
 type identityRoundTripper struct {
-	delegate http.RoundTripper
+	delegate   http.RoundTripper
+	frontProxy frontProxyHeaders
 }
 
 var errNoUser = errors.New("refusing to forward a request without an authenticated user")
@@ -25,36 +27,27 @@ func (rt *identityRoundTripper) RoundTrip(req *http.Request) (*http.Response, er
 	if !ok || caller.GetName() == "" {
 		return nil, errNoUser
 	}
-	out := req.Clone(req.Context())
+	out := req.Clone(req.Context()) // the only copy: the headers below are set on it directly
 	for name := range out.Header {
 		if isIdentityHeader(name) {
 			delete(out.Header, name)
 		}
 	}
-	out.Header.Set("Audit-ID", auditIDFrom(req))
-	impersonate := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{
-		UserName: caller.GetName(),
-		UID:      caller.GetUID(),
-		Groups:   caller.GetGroups(),
-		Extra:    caller.GetExtra(),
-	}, rt.delegate)
-	return impersonate.RoundTrip(out)
+	out.Header["Audit-Id"] = []string{auditIDFrom(req)}
+	if rt.frontProxy == nil {
+		setImpersonation(out.Header, caller)
+	} else if err := setFrontProxyIdentity(out.Header, rt.frontProxy, caller); err != nil {
+		return nil, fmt.Errorf("front-proxy identity: %w", err)
+	}
+	return rt.delegate.RoundTrip(out)
 }
 
 // WrappedRoundTripper lets the upgrade dialer find the TLS configuration underneath.
 func (rt *identityRoundTripper) WrappedRoundTripper() http.RoundTripper { return rt.delegate }
 
-type auditIDKey struct{}
-
-// withAuditID gives the request an Audit-ID that our audit record and the API server's audit event share.
-func withAuditID(req *http.Request) (*http.Request, string) {
-	id := uuid.NewString()
-	return req.WithContext(context.WithValue(req.Context(), auditIDKey{}, id)), id
-}
-
 func auditIDFrom(req *http.Request) string {
-	if id, ok := req.Context().Value(auditIDKey{}).(string); ok {
-		return id
+	if a := accountingFrom(req); a != nil && a.auditID != "" {
+		return a.auditID
 	}
 	return uuid.NewString()
 }

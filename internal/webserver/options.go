@@ -30,6 +30,10 @@ type Options struct {
 	ReviewTimeout          time.Duration
 	MaxImpersonationValues int
 
+	// UpstreamFrontProxy{Cert,Key}File switch the upstream identity from impersonation to front-proxy headers.
+	UpstreamFrontProxyCertFile string
+	UpstreamFrontProxyKeyFile  string
+
 	CapsuleConfigurationName string
 
 	MetricsBindAddress string
@@ -104,6 +108,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ReviewTimeout, "review-timeout", o.ReviewTimeout, "Time limit of one TokenReview or SubjectAccessReview.")
 	fs.IntVar(&o.MaxImpersonationValues, "max-impersonation-values", o.MaxImpersonationValues, "Largest number of Impersonate-* values (kubectl --as, --as-group, ...) one request may carry.")
 
+	fs.StringVar(&o.UpstreamFrontProxyCertFile, "upstream-front-proxy-cert-file", o.UpstreamFrontProxyCertFile, "Client certificate signed by the API server's --requestheader-client-ca-file, with a name in its --requestheader-allowed-names. "+
+		"With it, the proxy tells the API server who the caller is with front-proxy headers (names read from kube-system/extension-apiserver-authentication) "+
+		"instead of impersonation, which saves the API server one authorisation check per impersonated group. Callers whose UID the API server's configuration cannot carry are still impersonated.")
+	fs.StringVar(&o.UpstreamFrontProxyKeyFile, "upstream-front-proxy-key-file", o.UpstreamFrontProxyKeyFile, "Private key of --upstream-front-proxy-cert-file.")
 	fs.StringVar(&o.CapsuleConfigurationName, "capsule-configuration-name", o.CapsuleConfigurationName, "Name of the CapsuleConfiguration that says who Capsule users are (Capsule's own --configuration-name).")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Plain HTTP address of /metrics. \"0\" disables it.")
 	fs.BoolVar(&o.Profiling, "profiling", o.Profiling, "Serve pprof under /debug/pprof/ on the metrics address.")
@@ -120,6 +128,9 @@ func (o *Options) Validate() error {
 	}
 	if o.OIDC.IssuerURL != "" && o.OIDC.ClientID == "" {
 		errs = append(errs, errors.New("--oidc-client-id is required with --oidc-issuer-url"))
+	}
+	if (o.UpstreamFrontProxyCertFile == "") != (o.UpstreamFrontProxyKeyFile == "") {
+		errs = append(errs, errors.New("--upstream-front-proxy-cert-file and --upstream-front-proxy-key-file go together"))
 	}
 	if o.MaxImpersonationValues < 1 {
 		errs = append(errs, errors.New("--max-impersonation-values must be at least 1"))

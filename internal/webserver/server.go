@@ -40,6 +40,7 @@ type Server struct {
 	audit       *audit.Logger
 	servingInfo *server.SecureServingInfo
 	authn       *request.Authenticator
+	frontProxy  *upstreamFrontProxy // nil unless identity goes upstream as front-proxy headers
 
 	upstreamMu      sync.Mutex
 	upstreamChecked time.Time
@@ -118,7 +119,15 @@ func New(ctx context.Context, opts *Options, restConfig *rest.Config, mods ...mo
 	if err != nil {
 		return nil, fmt.Errorf("impersonation authorizer: %w", err)
 	}
-	forwarder, err := NewForwarder(restConfig, s.metrics.upstreamErrors)
+	var frontProxy *FrontProxyConfig
+	if opts.UpstreamFrontProxyCertFile != "" {
+		if s.frontProxy, err = newUpstreamFrontProxy(s.client, opts.UpstreamFrontProxyCertFile, opts.UpstreamFrontProxyKeyFile); err != nil {
+			return nil, err
+		}
+		s.runners = append(s.runners, s.frontProxy.run)
+		frontProxy = &FrontProxyConfig{CertFile: opts.UpstreamFrontProxyCertFile, KeyFile: opts.UpstreamFrontProxyKeyFile, Headers: s.frontProxy.headers}
+	}
+	forwarder, err := NewForwarder(restConfig, frontProxy, s.metrics.upstreamErrors)
 	if err != nil {
 		return nil, err
 	}
@@ -277,13 +286,19 @@ func writeProbe(w http.ResponseWriter, err error) {
 	_, _ = w.Write([]byte("ok"))
 }
 
-// ready fails until the client CA is loaded, every module's caches are synced and the API server answers.
+// ready fails until the client CA is loaded, the API server would accept our front-proxy certificate (when
+// configured), every module's caches are synced and the API server answers.
 func (s *Server) ready(ctx context.Context) error {
 	if len(s.clientCA.CurrentCABundleContent()) == 0 {
 		return errors.New("client CA not loaded yet")
 	}
 	if err := s.authn.HealthCheck(); err != nil {
 		return fmt.Errorf("authenticator: %w", err)
+	}
+	if s.frontProxy != nil {
+		if err := s.frontProxy.check(); err != nil {
+			return fmt.Errorf("upstream front proxy: %w", err)
+		}
 	}
 	for _, m := range s.modules {
 		if rc, ok := m.(modules.ReadinessChecker); ok {

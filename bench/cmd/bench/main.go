@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +28,7 @@ func main() {
 	out := flag.String("out", "bench/results.md", "where to write the results as Markdown")
 	only := flag.String("only", "", "comma-separated workload keys to run (cert-1,cert-16,token-1,token-16,oidc-1,list-1,groups-1); empty runs all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the proxy, taken during the proxy rounds, to this file")
+	flag.BoolVar(&frontProxyRows, "front-proxy", false, "also run the selected cert-1, cert-16, token-1 and groups-1 through a second proxy that sends identity upstream as front-proxy headers instead of impersonation (rows fp-*)")
 	flag.Parse()
 	selected = map[string]bool{}
 	for _, k := range strings.Split(*only, ",") {
@@ -75,12 +77,13 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 	defer func() { _ = cluster.Stop() }()
 	o := cluster.OIDC
 	// Without --debug: the proxy runs as in production.
-	proxy, err := cluster.StartProxy(ctx, proxyBin, "tenant-proxy",
+	proxyArgs := []string{
 		"--oidc-issuer-url", o.URL, "--oidc-client-id", o.ClientID, "--oidc-ca-file", o.CAFile,
 		"--oidc-username-claim", o.UsernameClaim, "--oidc-username-prefix", o.UsernamePrefix,
 		"--oidc-groups-claim", o.GroupsClaim, "--oidc-groups-prefix", o.GroupsPrefix,
-		"--profiling="+strconv.FormatBool(profilePath != ""),
-	)
+		"--profiling=" + strconv.FormatBool(profilePath != ""),
+	}
+	proxy, err := cluster.StartProxy(ctx, proxyBin, "tenant-proxy", proxyArgs...)
 	if err != nil {
 		return err
 	}
@@ -123,6 +126,13 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 		}
 		rows = append(rows, row{res: res, direct: summarize(res.direct), proxy: summarize(res.proxy)})
 	}
+	if frontProxyRows {
+		fpRows, err := measureFrontProxy(ctx, cluster, proxyBin, proxyArgs, b, fx)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, fpRows...)
+	}
 
 	report := buildReport(rows, failed, b, proxy, duration, rounds)
 	fmt.Print(report)
@@ -137,6 +147,38 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 		return fmt.Errorf("%d workload(s) failed (proxy log %s): %w", len(failed), proxy.LogPath, errors.Join(failed...))
 	}
 	return nil
+}
+
+var frontProxyRows bool
+
+// measureFrontProxy runs the fp-* rows against a second proxy in front-proxy mode (same flags otherwise),
+// charging its CPU to the proxy column.
+func measureFrontProxy(ctx context.Context, cluster *testbed.Cluster, bin string, args []string, b *bench, fx *fixture) ([]row, error) {
+	fpArgs, err := cluster.UpstreamFrontProxyArgs("tenant-proxy-fp")
+	if err != nil {
+		return nil, err
+	}
+	fp, err := cluster.StartProxy(ctx, bin, "tenant-proxy-fp", append(slices.Clone(args), fpArgs...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer fp.Stop()
+	fb := *b
+	fb.proxyURL, fb.comps = fp.URL, slices.Clone(b.comps)
+	fb.comps[proxyComp] = component{"tenant-proxy-fp", fp.PID()}
+	var rows []row
+	for _, w := range workloads(fx) {
+		if (len(selected) > 0 && !selected[w.key]) || !slices.Contains([]string{"cert-1", "cert-16", "token-1", "groups-1"}, w.key) {
+			continue
+		}
+		w.key, w.name = "fp-"+w.key, w.name+", front-proxy headers"
+		res := fb.measure(ctx, w)
+		if res.err != nil {
+			return nil, fmt.Errorf("%s: %w", w.name, res.err)
+		}
+		rows = append(rows, row{res: res, direct: summarize(res.direct), proxy: summarize(res.proxy)})
+	}
+	return rows, nil
 }
 
 func workloads(fx *fixture) []workload {
