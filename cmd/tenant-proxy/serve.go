@@ -32,7 +32,8 @@ func newServeCommand() *cobra.Command {
 		Short: "Serve the proxy on the secure port",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Debug {
+			// --debug means at least -v=4; an explicit -v (higher or lower) wins.
+			if opts.Debug && !cmd.Flags().Changed("v") {
 				_ = cmd.Flags().Set("v", "4")
 			}
 			logredact.Install() // client-go's -v=8 body logs would show the Secrets Helm writes and reads

@@ -117,7 +117,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Profiling, "profiling", o.Profiling, "Serve pprof under /debug/pprof/ on the metrics address.")
 	fs.StringVar(&o.AuditLogPath, "audit-log-path", o.AuditLogPath, "Write one JSON audit record per request to this file; '-' means standard output. Empty disables auditing.")
 	fs.StringVar(&o.AuditPolicyFile, "audit-policy-file", o.AuditPolicyFile, "An audit.k8s.io/v1 Policy (kube-apiserver's format): requests whose first matching rule has level None get no record. Empty records every request.")
-	fs.BoolVar(&o.Debug, "debug", o.Debug, "Verbose logging (klog -v=4). Credentials are never logged at any verbosity.")
+	fs.BoolVar(&o.Debug, "debug", o.Debug, "Verbose logging (klog -v=4 unless -v is given). Credentials are never logged at any verbosity.")
 }
 
 // Validate reports every invalid combination at once.
