@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"os"
 	"path/filepath"
 
 	"gonum.org/v1/plot"
@@ -64,6 +65,9 @@ func writeChart(path string, points []sizePoint) error {
 		ticks[i] = plot.Tick{Value: float64(pt.namespaces), Label: fmt.Sprint(pt.namespaces)}
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("chart: %w", err)
+	}
 	if err := p.Save(9*vg.Inch, 5*vg.Inch, path); err != nil {
 		return fmt.Errorf("chart: %w", err)
 	}

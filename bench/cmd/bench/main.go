@@ -79,7 +79,7 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 		"--oidc-issuer-url", o.URL, "--oidc-client-id", o.ClientID, "--oidc-ca-file", o.CAFile,
 		"--oidc-username-claim", o.UsernameClaim, "--oidc-username-prefix", o.UsernamePrefix,
 		"--oidc-groups-claim", o.GroupsClaim, "--oidc-groups-prefix", o.GroupsPrefix,
-		"--profiling="+strconv.FormatBool(profilePath != ""),
+		"--profiling="+strconv.FormatBool(profilePath != "" || *heapProfile != ""),
 	)
 	if err != nil {
 		return err
@@ -90,6 +90,7 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 	if err != nil {
 		return err
 	}
+	prep := prepareScale(ctx, cluster)
 	b := &bench{
 		directURL: cluster.URL,
 		proxyURL:  proxy.URL,
@@ -123,7 +124,7 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 		}
 		rows = append(rows, row{res: res, direct: summarize(res.direct), proxy: summarize(res.proxy)})
 	}
-	scale := runScale(ctx, cluster, proxy, b, out)
+	scale := runScale(ctx, cluster, proxy, b, out, prep)
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}

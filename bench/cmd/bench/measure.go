@@ -78,6 +78,7 @@ const (
 // bench runs workloads against the API server and the proxy, charging CPU time to the side being measured.
 type bench struct {
 	directURL, proxyURL string
+	proxyMetricsURL     string // the proxy's metrics address (scale part)
 	caPEM               []byte
 	comps               []component // kube-apiserver, etcd, tenant-proxy
 	duration            time.Duration

@@ -22,6 +22,8 @@ var (
 		"list is measured at each. Scale workload keys for -only: scale-sweep, scale-ns-json, scale-ns-table, "+
 		"scale-nodes, scale-sc, scale-all-cm, scale-watch")
 	scaleWatches = flag.Int("watches", 500, "concurrent namespace watches on each side in scale-watch")
+	heapProfile  = flag.String("heapprofile", "", "write a heap profile of the proxy, taken at the full fixture size with "+
+		"the watches open, to this file")
 )
 
 // scaleKeys are the -only keys of the scale part.
@@ -105,19 +107,48 @@ func ownerIdentity(ca *testbed.CA, t *benchTenant) (identity, error) {
 	return identity{cred: credential{certPEM: cert, keyPEM: key}, user: t.owner}, nil
 }
 
-// runScale grows the tenancy fixture, measures the owner's namespace list at each size, then runs the
-// filtered-list and watch workloads at the full size. It returns nil if no scale workload is selected.
-func runScale(ctx context.Context, c *testbed.Cluster, proxy *testbed.Proxy, b *bench, out string) *scaleResult {
+// scalePrep is the part of the fixture made before the passthrough workloads: nodes take kube-controller-
+// manager about 90 s to give up on (no kubelet), which can pass while the passthrough workloads run.
+type scalePrep struct {
+	ty     *tenancy
+	phases []phase
+	err    error
+}
+
+// prepareScale creates the nodes and storage classes if a scale workload is selected.
+func prepareScale(ctx context.Context, c *testbed.Cluster) *scalePrep {
 	if !slices.ContainsFunc(scaleKeys, scaleSelected) {
 		return nil
 	}
+	p := &scalePrep{}
+	if p.ty, p.err = newTenancy(c); p.err != nil {
+		return p
+	}
+	began := time.Now()
+	if p.err = p.ty.createNodesAndClasses(ctx); p.err == nil {
+		p.phases = append(p.phases, phase{fmt.Sprintf("creating %d nodes and %d storage classes (before the passthrough workloads)",
+			nodePools*nodesPerPool, classGroups*classesPerGroup), time.Since(began)})
+	}
+	return p
+}
+
+// runScale grows the tenancy fixture, measures the owner's namespace list at each size, then runs the
+// filtered-list and watch workloads at the full size. It returns nil if no scale workload is selected.
+func runScale(ctx context.Context, c *testbed.Cluster, proxy *testbed.Proxy, b *bench, out string, prep *scalePrep) *scaleResult {
+	if prep == nil {
+		return nil
+	}
 	plan, err := planScale()
-	sr := &scaleResult{plan: plan}
+	sr := &scaleResult{plan: plan, phases: prep.phases}
+	if err == nil {
+		err = prep.err
+	}
 	if err != nil {
 		sr.err = err
 		return sr
 	}
-	sr.err = sr.run(ctx, c, proxy, b)
+	b.proxyMetricsURL = proxy.MetricsURL
+	sr.err = sr.run(ctx, c, proxy, b, prep.ty)
 	if len(sr.points) > 1 {
 		sr.chartPath = chartPath(out)
 		sr.chartError = writeChart(sr.chartPath, sr.points)
@@ -125,11 +156,7 @@ func runScale(ctx context.Context, c *testbed.Cluster, proxy *testbed.Proxy, b *
 	return sr
 }
 
-func (sr *scaleResult) run(ctx context.Context, c *testbed.Cluster, proxy *testbed.Proxy, b *bench) error {
-	ty, err := newTenancy(c)
-	if err != nil {
-		return err
-	}
+func (sr *scaleResult) run(ctx context.Context, c *testbed.Cluster, proxy *testbed.Proxy, b *bench, ty *tenancy) error {
 	settle, err := newSettler(c, c.Admin.Username)
 	if err != nil {
 		return err
@@ -143,12 +170,7 @@ func (sr *scaleResult) run(ctx context.Context, c *testbed.Cluster, proxy *testb
 	ids.admin = identity{cred: credential{certPEM: adminCert, keyPEM: adminKey}, user: "bench-admin"}
 	proxyPID := proxy.PID()
 
-	began := time.Now()
-	if err := ty.createNodesAndClasses(ctx); err != nil {
-		return err
-	}
-	sr.timed(fmt.Sprintf("creating %d nodes and %d storage classes", nodePools*nodesPerPool, classGroups*classesPerGroup), began)
-
+	var began time.Time
 	for i, tenants := range sr.plan.sizes {
 		last := i == len(sr.plan.sizes)-1
 		from := ty.count()
@@ -232,7 +254,7 @@ func (sr *scaleResult) run(ctx context.Context, c *testbed.Cluster, proxy *testb
 	sr.rssIdle, _ = residentBytes(proxyPID)
 	if scaleSelected("scale-watch") {
 		began = time.Now()
-		sr.watch = runWatches(ctx, c, b, ty, ids, sr.plan.watches, proxyPID)
+		sr.watch = runWatches(ctx, c, b, ty, ids, sr.plan.watches, proxyPID, func() { writeHeapProfile(ctx, proxy.MetricsURL) })
 		sr.timed(fmt.Sprintf("%d watches on each side", sr.plan.watches), began)
 	}
 	sr.apiRSS, _ = residentBytes(c.PID("kube-apiserver"))

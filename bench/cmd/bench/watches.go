@@ -35,6 +35,7 @@ type watchResult struct {
 	tenants                     int // with at least one watcher
 	rssBefore, rssWith          int64
 	apiRSSBefore, apiRSSWith    int64
+	memBefore, memWith          goMemory
 	openTook                    time.Duration
 	events                      int
 	directLatency, proxyLatency []time.Duration
@@ -138,20 +139,21 @@ func (w *watcher) sawAt(name string) (time.Time, bool) {
 // with the tenant's label selector directly, measures the proxy's memory with them open, then creates a
 // namespace in each of eventTenants watched tenants and times how long each watcher of that tenant takes
 // to see it as ADDED. Both sides watch at once, so both see the same creations.
-func runWatches(ctx context.Context, c *testbed.Cluster, b *bench, ty *tenancy, ids scaleIdentities, n, proxyPID int) *watchResult {
+func runWatches(ctx context.Context, c *testbed.Cluster, b *bench, ty *tenancy, ids scaleIdentities, n, proxyPID int, whileOpen func()) *watchResult {
 	res := &watchResult{watches: n}
-	res.err = res.run(ctx, c, b, ty, ids, proxyPID)
+	res.err = res.run(ctx, c, b, ty, ids, proxyPID, whileOpen)
 	if res.err != nil {
 		fmt.Fprintf(os.Stderr, "bench: watches FAILED: %v\n", res.err)
 	}
 	return res
 }
 
-func (res *watchResult) run(ctx context.Context, c *testbed.Cluster, b *bench, ty *tenancy, ids scaleIdentities, proxyPID int) error {
+func (res *watchResult) run(ctx context.Context, c *testbed.Cluster, b *bench, ty *tenancy, ids scaleIdentities, proxyPID int, whileOpen func()) error {
 	n := res.watches
 	tenants := ty.count()
 	res.tenants = min(n, tenants)
 	res.rssBefore, _ = residentBytes(proxyPID)
+	res.memBefore = readGoMemory(ctx, b.proxyMetricsURL)
 	res.apiRSSBefore, _ = residentBytes(c.PID("kube-apiserver"))
 
 	ownerIDs := map[int]identity{}
@@ -230,6 +232,8 @@ func (res *watchResult) run(ctx context.Context, c *testbed.Cluster, b *bench, t
 	time.Sleep(3 * time.Second)
 	res.rssWith, _ = residentBytes(proxyPID)
 	res.apiRSSWith, _ = residentBytes(c.PID("kube-apiserver"))
+	res.memWith = readGoMemory(ctx, b.proxyMetricsURL)
+	whileOpen()
 
 	for k := range min(eventTenants, res.tenants) {
 		t := ty.tenant(k * res.tenants / min(eventTenants, res.tenants))
@@ -315,6 +319,7 @@ func watchReport(w *watchResult) string {
 	fmt.Fprintf(&s, "- Opening all %d watches and receiving their initial events: %.1f s.\n", 2*w.watches, w.openTook.Seconds())
 	fmt.Fprintf(&s, "- Proxy RSS: %.1f MiB before the watches, %.1f MiB with them open (kube-apiserver: %.1f -> %.1f MiB).\n",
 		mib(w.rssBefore), mib(w.rssWith), mib(w.apiRSSBefore), mib(w.apiRSSWith))
+	fmt.Fprintf(&s, "- Proxy runtime before the watches: %s; with them open: %s.\n", w.memBefore, w.memWith)
 	if w.events > 0 {
 		fmt.Fprintf(&s, "- Event latency: %d namespaces created (by an administrator, shaped as Capsule's webhook leaves them), "+
 			"one in each of %d watched tenants; the time from sending the create to each watcher of that tenant receiving "+
