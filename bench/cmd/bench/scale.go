@@ -70,6 +70,7 @@ type sizePoint struct {
 	namespaces, tenants int
 	direct, proxy       stats
 	proxyRSS            int64
+	proxyMem            goMemory
 	fromFull            bool // the full workload at the largest size, not a sweep measurement
 }
 
@@ -81,6 +82,7 @@ type scaleResult struct {
 	rows       []row
 	watch      *watchResult
 	rssIdle    int64 // proxy RSS at the full size before the watches
+	memIdle    goMemory
 	apiRSS     int64
 	chartPath  string
 	chartError error
@@ -219,7 +221,7 @@ func (sr *scaleResult) run(ctx context.Context, c *testbed.Cluster, proxy *testb
 		}
 		rss, _ := residentBytes(proxyPID)
 		sr.points = append(sr.points, sizePoint{namespaces: tenants * namespacesPerTenant, tenants: tenants,
-			direct: summarize(res.direct), proxy: summarize(res.proxy), proxyRSS: rss})
+			direct: summarize(res.direct), proxy: summarize(res.proxy), proxyRSS: rss, proxyMem: readGoMemory(ctx, proxy.MetricsURL)})
 		sr.timed(fmt.Sprintf("measuring the owner's namespace list at %d namespaces", tenants*namespacesPerTenant), began)
 	}
 
@@ -247,11 +249,12 @@ func (sr *scaleResult) run(ctx context.Context, c *testbed.Cluster, proxy *testb
 		if w.key == "scale-ns-json" && res.err == nil {
 			rss, _ := residentBytes(proxyPID)
 			sr.points = append(sr.points, sizePoint{namespaces: tenants * namespacesPerTenant, tenants: tenants,
-				direct: r.direct, proxy: r.proxy, proxyRSS: rss, fromFull: true})
+				direct: r.direct, proxy: r.proxy, proxyRSS: rss, proxyMem: readGoMemory(ctx, proxy.MetricsURL), fromFull: true})
 		}
 		sr.timed(w.name, began)
 	}
 	sr.rssIdle, _ = residentBytes(proxyPID)
+	sr.memIdle = readGoMemory(ctx, proxy.MetricsURL)
 	if scaleSelected("scale-watch") {
 		began = time.Now()
 		sr.watch = runWatches(ctx, c, b, ty, ids, sr.plan.watches, proxyPID, func() { writeHeapProfile(ctx, proxy.MetricsURL) })
@@ -486,10 +489,12 @@ func scaleReport(sr *scaleResult) string {
 		for _, p := range sr.points {
 			cells = append(cells, []string{fmt.Sprint(p.namespaces), fmt.Sprint(p.tenants),
 				fmtMs(p.direct.p50), fmtMs(p.direct.p99), fmtMs(p.proxy.p50), fmtMs(p.proxy.p99),
-				fmtX(ratio(p.proxy.p50, p.direct.p50)), fmtX(ratio(p.proxy.p99, p.direct.p99)), fmt.Sprintf("%.1f", mib(p.proxyRSS))})
+				fmtX(ratio(p.proxy.p50, p.direct.p50)), fmtX(ratio(p.proxy.p99, p.direct.p99)), fmt.Sprintf("%.1f", mib(p.proxyRSS)),
+				fmt.Sprintf("%.1f", p.proxyMem.heapInuse/(1<<20))})
 		}
 		s.WriteString(markdownTable([]string{"namespaces", "tenants", "direct p50 ms", "direct p99 ms", "proxy p50 ms",
-			"proxy p99 ms", "p50 ratio", "p99 ratio", "proxy RSS MiB"}, cells))
+			"proxy p99 ms", "p50 ratio", "p99 ratio", "proxy RSS MiB", "proxy Go heap in use MiB"}, cells))
+		s.WriteString("\nMemory is read right after that size's measurement (RSS from /proc, heap from the proxy's /metrics).\n")
 		switch {
 		case sr.chartError != nil:
 			fmt.Fprintf(&s, "\nChart: %v\n", sr.chartError)
@@ -505,7 +510,7 @@ func scaleReport(sr *scaleResult) string {
 			"checked once to hold exactly the owner's objects before measuring.\n")
 	}
 	if sr.rssIdle > 0 {
-		fmt.Fprintf(&s, "\nProxy RSS at the full size after the filtered lists, no watches open: %.1f MiB.\n", mib(sr.rssIdle))
+		fmt.Fprintf(&s, "\nProxy RSS at the full size after the filtered lists, no watches open: %.1f MiB (%s).\n", mib(sr.rssIdle), sr.memIdle)
 	}
 	if sr.watch != nil {
 		s.WriteString(watchReport(sr.watch))
