@@ -14,6 +14,7 @@ import (
 type goMemory struct {
 	heapInuse, stackInuse float64 // bytes
 	goroutines            float64
+	gogc, memoryLimit     float64 // the runtime's GOGC and soft memory limit (bytes)
 	ok                    bool
 }
 
@@ -21,8 +22,8 @@ func (m goMemory) String() string {
 	if !m.ok {
 		return "runtime metrics unavailable"
 	}
-	return fmt.Sprintf("Go heap in use %.1f MiB, goroutine stacks %.1f MiB, %.0f goroutines",
-		m.heapInuse/(1<<20), m.stackInuse/(1<<20), m.goroutines)
+	return fmt.Sprintf("Go heap in use %.1f MiB, goroutine stacks %.1f MiB, %.0f goroutines; GOGC %.0f, soft memory limit %.0f MiB",
+		m.heapInuse/(1<<20), m.stackInuse/(1<<20), m.goroutines, m.gogc, m.memoryLimit/(1<<20))
 }
 
 // readGoMemory scrapes the proxy's metrics address for the Go collector's gauges.
@@ -55,6 +56,10 @@ func readGoMemory(ctx context.Context, metricsURL string) goMemory {
 			into = &m.stackInuse
 		case "go_goroutines":
 			into = &m.goroutines
+		case "go_gc_gogc_percent":
+			into = &m.gogc
+		case "go_gc_gomemlimit_bytes":
+			into = &m.memoryLimit
 		default:
 			continue
 		}
@@ -63,6 +68,6 @@ func readGoMemory(ctx context.Context, metricsURL string) goMemory {
 			found++
 		}
 	}
-	m.ok = found == 3
+	m.ok = found >= 3
 	return m
 }

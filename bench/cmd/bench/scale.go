@@ -548,7 +548,7 @@ func scaleTargets(sr *scaleResult) []target {
 		ns := sr.plan.sizes[len(sr.plan.sizes)-1] * namespacesPerTenant
 		out = append(out, target{pass: mib(w.rssWith) <= 150,
 			what:   fmt.Sprintf("proxy resident memory <= 150 MiB at %d namespaces with %d watches open", ns, w.watches),
-			detail: fmt.Sprintf("%.1f MiB (%.1f MiB before the watches)", mib(w.rssWith), mib(w.rssBefore))})
+			detail: fmt.Sprintf("%.1f MiB (%.1f MiB before the watches); %s", mib(w.rssWith), mib(w.rssBefore), w.memWith)})
 	}
 	return out
 }
