@@ -27,23 +27,23 @@ import (
 // The shape of the scale fixture. Every tenant has namespacesPerTenant namespaces, a User owner (and every
 // groupOwnerEvery-th tenant a Group owner too), one pool of nodes and one group of storage classes.
 const (
-	namespacesPerTenant = 10
-	groupOwnerEvery     = 10
-	nodePools           = 20 // of nodesPerPool nodes
-	nodesPerPool        = 10 // 200 nodes
-	classGroups         = 40 // of classesPerGroup storage classes
-	classesPerGroup     = 10 // 400 storage classes
-	configMapsPerNS     = 5  // in the measured tenant's namespaces, for the -A list
-	fixtureConcurrency  = 32 // parallel writers, like a busy controller
-	poolLabel           = "bench.tenant-proxy.dev/pool"
-	classGroupLabel     = "bench.tenant-proxy.dev/class-group"
-	classTierLabel      = "bench.tenant-proxy.dev/tier"
-	capsuleAPIVersion   = "capsule.clastix.io/v1beta2"
-	benchProvisioner    = "bench.tenant-proxy.dev/none"
-	capsuleOwnerRoles   = "admin"
-	capsuleDeleterRole  = "capsule-namespace-deleter"
-	capsuleManagedLabel = "projectcapsule.dev/managed-by"
-	capsuleTenantLabel2 = "projectcapsule.dev/tenant"
+	namespacesPerTenant   = 10
+	groupOwnerEvery       = 10
+	nodePools             = 20 // of nodesPerPool nodes
+	nodesPerPool          = 10 // 200 nodes
+	classGroups           = 40 // of classesPerGroup storage classes
+	classesPerGroup       = 10 // 400 storage classes
+	configMapsPerNS       = 5  // in the measured tenant's namespaces, for the -A list
+	fixtureConcurrency    = 32 // parallel writers, like a busy controller
+	poolLabel             = "bench.tenant-proxy.dev/pool"
+	classGroupLabel       = "bench.tenant-proxy.dev/class-group"
+	classTierLabel        = "bench.tenant-proxy.dev/tier"
+	capsuleAPIVersion     = "capsule.clastix.io/v1beta2"
+	benchProvisioner      = "bench.tenant-proxy.dev/none"
+	capsuleOwnerRoles     = "admin"
+	capsuleDeleterRole    = "capsule-namespace-deleter"
+	capsuleManagedLabel   = "projectcapsule.dev/managed-by"
+	capsuleNewTenantLabel = "projectcapsule.dev/tenant"
 )
 
 var tenantsGVR = schema.GroupVersionResource{Group: "capsule.clastix.io", Version: "v1beta2", Resource: "tenants"}
@@ -259,7 +259,7 @@ func (ty *tenancy) createOwnerBinding(ctx context.Context, t *benchTenant, ns st
 	rb := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   "capsule-" + t.name + "-" + capsuleOwnerRoles,
-			Labels: map[string]string{capsuleTenantLabel2: t.name, capsuleManagedLabel: "controller"},
+			Labels: map[string]string{capsuleNewTenantLabel: t.name, capsuleManagedLabel: "controller"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: capsuleAPIVersion, Kind: "Tenant", Name: t.name, UID: t.uid,
 				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
 		},
