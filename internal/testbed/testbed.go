@@ -34,6 +34,11 @@ type Options struct {
 	// Capsule starts the Capsule controller with its CRDs, webhooks and a CapsuleConfiguration named "default"
 	// whose users are the group "projectcapsule.dev".
 	Capsule bool
+	// CapsuleCRDs, without Capsule, installs only Capsule's CRDs (serving v1beta2, no conversion webhook) and
+	// the same CapsuleConfiguration, and starts no controller: Tenants are plain objects whose status and
+	// namespace ownerReferences the caller writes as Capsule would. For large fixtures (benchmarks), where
+	// waiting for the controller to reconcile takes the better part of an hour. Needs no Capsule lock.
+	CapsuleCRDs bool
 	// Log receives progress lines ("starting etcd", ...); nil discards them. Component output goes to files in Dir.
 	Log io.Writer
 }
@@ -132,6 +137,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		{"starting etcd", c.startEtcd},
 		{"starting kube-apiserver", c.startAPIServer},
 		{"starting kube-controller-manager", c.startControllerManager},
+	}
+	if opts.CapsuleCRDs && !opts.Capsule {
+		steps = append(steps, step{"installing Capsule's CRDs and configuration (no controller)", c.installCapsuleCRDs})
 	}
 	if opts.Capsule {
 		steps = append(steps,

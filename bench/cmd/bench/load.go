@@ -67,29 +67,49 @@ func closeClients(clients []*client) {
 // get fetches url and returns how long the whole response took. Anything but an HTTP/2 200 is an error:
 // a benchmark of failing requests or of the wrong protocol would measure the wrong thing.
 func (c *client) get(ctx context.Context, url string) (time.Duration, error) {
+	return c.getAs(ctx, url, "")
+}
+
+// getAs is get with an Accept header; empty means application/json.
+func (c *client) getAs(ctx context.Context, url, accept string) (time.Duration, error) {
+	_, d, err := c.fetch(ctx, url, accept, false)
+	return d, err
+}
+
+// fetch is getAs that also returns the body if keep is set.
+func (c *client) fetch(ctx context.Context, url, accept string, keep bool) ([]byte, time.Duration, error) {
+	if accept == "" {
+		accept = "application/json"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, fmt.Errorf("GET %s: %w", url, err)
+		return nil, 0, fmt.Errorf("GET %s: %w", url, err)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("GET %s: %w", url, err)
+		return nil, 0, fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+		return nil, 0, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
 	}
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return 0, fmt.Errorf("GET %s: read body: %w", url, err)
+	var body []byte
+	if keep {
+		body, err = io.ReadAll(resp.Body)
+	} else {
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("GET %s: read body: %w", url, err)
 	}
 	elapsed := time.Since(start)
 	if resp.ProtoMajor != 2 {
-		return 0, fmt.Errorf("GET %s: answered over %s, want HTTP/2", url, resp.Proto)
+		return nil, 0, fmt.Errorf("GET %s: answered over %s, want HTTP/2", url, resp.Proto)
 	}
-	return elapsed, nil
+	return body, elapsed, nil
 }
 
 // load is what one run of runLoad measured.
@@ -98,20 +118,24 @@ type load struct {
 	wall      time.Duration // from the first request sent to the last response read
 }
 
-// runLoad has every client GET url in a closed loop, back to back, until the deadline or, if perClient > 0,
-// until each has made perClient requests. The first failure stops all clients.
-func runLoad(ctx context.Context, clients []*client, url string, deadline time.Time, perClient int) (load, error) {
+// runLoad has every client GET urls (in turn, as one operation) in a closed loop, back to back, until the
+// deadline or, if perClient > 0, until each has made perClient operations. The first failure stops all clients.
+func runLoad(ctx context.Context, clients []*client, urls []string, accept string, deadline time.Time, perClient int) (load, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	latencies := make([][]time.Duration, len(clients))
 	start := time.Now()
 	for i, c := range clients {
 		g.Go(func() error {
 			for n := 0; (perClient == 0 || n < perClient) && time.Now().Before(deadline); n++ {
-				d, err := c.get(ctx, url)
-				if err != nil {
-					return err
+				var total time.Duration
+				for _, url := range urls {
+					d, err := c.getAs(ctx, url, accept)
+					if err != nil {
+						return err
+					}
+					total += d
 				}
-				latencies[i] = append(latencies[i], d)
+				latencies[i] = append(latencies[i], total)
 			}
 			return nil
 		})

@@ -70,7 +70,7 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 		}
 	}()
 
-	cluster, err := testbed.Start(ctx, testbed.Options{BinDir: binDir, Dir: dir, Capsule: false, Log: os.Stderr})
+	cluster, err := testbed.Start(ctx, testbed.Options{BinDir: binDir, Dir: dir, CapsuleCRDs: true, Log: os.Stderr})
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 		"--oidc-issuer-url", o.URL, "--oidc-client-id", o.ClientID, "--oidc-ca-file", o.CAFile,
 		"--oidc-username-claim", o.UsernameClaim, "--oidc-username-prefix", o.UsernamePrefix,
 		"--oidc-groups-claim", o.GroupsClaim, "--oidc-groups-prefix", o.GroupsPrefix,
-		"--profiling=" + strconv.FormatBool(profilePath != ""),
+		"--profiling=" + strconv.FormatBool(profilePath != "" || *heapProfile != ""),
 	}
 	proxy, err := cluster.StartProxy(ctx, proxyBin, "tenant-proxy", proxyArgs...)
 	if err != nil {
@@ -93,6 +93,7 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 	if err != nil {
 		return err
 	}
+	prep := prepareScale(ctx, cluster)
 	b := &bench{
 		directURL: cluster.URL,
 		proxyURL:  proxy.URL,
@@ -133,8 +134,13 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 		}
 		rows = append(rows, fpRows...)
 	}
+	scale := runScale(ctx, cluster, proxy, b, out, prep)
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	failed = append(failed, scale.failures()...)
 
-	report := buildReport(rows, failed, b, proxy, duration, rounds)
+	report := buildReport(rows, failed, b, proxy, duration, rounds, scale)
 	fmt.Print(report)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("write results: %w", err)
@@ -193,7 +199,7 @@ func workloads(fx *fixture) []workload {
 	}
 }
 
-func buildReport(rows []row, failed []error, b *bench, proxy *testbed.Proxy, duration time.Duration, rounds int) string {
+func buildReport(rows []row, failed []error, b *bench, proxy *testbed.Proxy, duration time.Duration, rounds int, scale *scaleResult) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "# tenant-proxy benchmark\n\n")
 	fmt.Fprintf(&s, "- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
@@ -217,6 +223,7 @@ func buildReport(rows []row, failed []error, b *bench, proxy *testbed.Proxy, dur
 			fmt.Fprintf(&s, "Resident memory of %s: %v.\n", c.name, err)
 		}
 	}
+	s.WriteString(scaleReport(scale))
 	if len(failed) > 0 {
 		fmt.Fprintf(&s, "\n## Failures\n\n")
 		for _, err := range failed {
@@ -224,7 +231,7 @@ func buildReport(rows []row, failed []error, b *bench, proxy *testbed.Proxy, dur
 		}
 		fmt.Fprintf(&s, "\nProxy log: %s\n", proxy.LogPath)
 	}
-	fmt.Fprintf(&s, "\n## Targets\n\n%s", targetsText(targets(rows)))
+	fmt.Fprintf(&s, "\n## Targets\n\n%s", targetsText(append(targets(rows), scaleTargets(scale)...)))
 	return s.String()
 }
 

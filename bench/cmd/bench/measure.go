@@ -11,20 +11,51 @@ import (
 // the API server's OIDC and RBAC caches) before anything is measured.
 const warmUpRequests = 200
 
-// workload is one row of the table: the same request by the same credential, directly and via the proxy.
+// workload is one row of the table: the same request by the same credential, directly and via the proxy,
+// unless direct says what the direct side does instead.
 type workload struct {
 	key     string // what the targets refer to it by
 	name    string
 	path    string
 	id      identity
 	clients int
+	// accept is the Accept header; empty means application/json.
+	accept string
+	// direct, if set, is the direct side's equivalent of path as id: an administrator's list with the
+	// selector that matches what the proxy's filter lets id see, or the requests id would have to make in a
+	// row without the proxy.
+	direct *request
+}
+
+// request is what one measured operation of one side does: GET each path in turn, as id.
+type request struct {
+	paths []string
+	id    identity
+}
+
+func (w workload) sides() (direct, proxy request) {
+	proxy = request{paths: []string{w.path}, id: w.id}
+	if w.direct != nil {
+		return *w.direct, proxy
+	}
+	return proxy, proxy
+}
+
+func urls(base string, paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = base + p
+	}
+	return out
 }
 
 // side accumulates one side (direct or via the proxy) of a workload over all its rounds.
 type side struct {
 	name      string
-	base      string // https://host:port of the API server or the proxy
-	url       string // base + the workload's path
+	base      string   // https://host:port of the API server or the proxy
+	urls      []string // base + the paths of one operation
+	id        identity
+	accept    string
 	clients   []*client
 	latencies []time.Duration
 	wall      time.Duration
@@ -47,6 +78,7 @@ const (
 // bench runs workloads against the API server and the proxy, charging CPU time to the side being measured.
 type bench struct {
 	directURL, proxyURL string
+	proxyMetricsURL     string // the proxy's metrics address (scale part)
 	caPEM               []byte
 	comps               []component // kube-apiserver, etcd, tenant-proxy
 	duration            time.Duration
@@ -57,10 +89,13 @@ type bench struct {
 // measure warms both sides up, then runs rounds of one direct and one proxy run each, alternating which
 // goes first so that neither side always runs on a machine the other has just heated up or slowed down.
 func (b *bench) measure(ctx context.Context, w workload) *result {
+	d, p := w.sides()
 	res := &result{
-		w:      w,
-		direct: &side{name: "direct", base: b.directURL, url: b.directURL + w.path, cpu: make([]time.Duration, len(b.comps))},
-		proxy:  &side{name: "proxy", base: b.proxyURL, url: b.proxyURL + w.path, cpu: make([]time.Duration, len(b.comps))},
+		w: w,
+		direct: &side{name: "direct", base: b.directURL, urls: urls(b.directURL, d.paths), id: d.id, accept: w.accept,
+			cpu: make([]time.Duration, len(b.comps))},
+		proxy: &side{name: "proxy", base: b.proxyURL, urls: urls(b.proxyURL, p.paths), id: p.id, accept: w.accept,
+			cpu: make([]time.Duration, len(b.comps))},
 	}
 	res.err = b.run(ctx, w, res.direct, res.proxy)
 	return res
@@ -69,14 +104,14 @@ func (b *bench) measure(ctx context.Context, w workload) *result {
 func (b *bench) run(ctx context.Context, w workload, direct, proxy *side) error {
 	for _, s := range []*side{direct, proxy} {
 		var err error
-		if s.clients, err = newClients(w.clients, s.base, b.caPEM, w.id.cred); err != nil {
+		if s.clients, err = newClients(w.clients, s.base, b.caPEM, s.id.cred); err != nil {
 			return err
 		}
 		defer closeClients(s.clients)
 	}
 	perClient := (warmUpRequests + w.clients - 1) / w.clients
 	for _, s := range []*side{direct, proxy} {
-		if _, err := runLoad(ctx, s.clients, s.url, time.Now().Add(time.Minute), perClient); err != nil {
+		if _, err := runLoad(ctx, s.clients, s.urls, s.accept, time.Now().Add(time.Minute), perClient); err != nil {
 			return fmt.Errorf("warm-up %s: %w", s.name, err)
 		}
 	}
@@ -103,7 +138,7 @@ func (b *bench) round(ctx context.Context, s *side) (load, error) {
 	if err != nil {
 		return load{}, err
 	}
-	l, err := runLoad(ctx, s.clients, s.url, time.Now().Add(b.duration), 0)
+	l, err := runLoad(ctx, s.clients, s.urls, s.accept, time.Now().Add(b.duration), 0)
 	if err != nil {
 		return load{}, err
 	}

@@ -44,3 +44,38 @@ func startProxyProfile(ctx context.Context, metricsURL, path string) func() {
 	}()
 	return func() { <-done; cancel() }
 }
+
+// writeHeapProfile saves the proxy's heap profile (after a GC) to -heapprofile, if set, for `go tool pprof`.
+func writeHeapProfile(ctx context.Context, metricsURL string) {
+	if *heapProfile == "" {
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return
+	}
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: heap profile: %v\n", err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", resp.Status, data)
+	}
+	if err == nil {
+		err = os.WriteFile(*heapProfile, data, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: heap profile: %v\n", err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "bench: proxy heap profile written to %s\n", *heapProfile)
+	// And what the goroutines are doing: their stacks are memory the heap profile does not show.
+	if resp, err := http.Get(metricsURL + "/debug/pprof/goroutine?debug=1"); err == nil {
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_ = os.WriteFile(*heapProfile+".goroutines.txt", data, 0o644)
+	}
+}

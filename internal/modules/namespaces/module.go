@@ -1,5 +1,7 @@
 // Package namespaces serves GET list, get and watch of core/v1 namespaces to Capsule users from the tenant
 // index: each sees exactly the namespaces of the tenants they own, in every format the API server offers.
+// The index keeps namespaces without metadata.managedFields (most of their memory), so they are served
+// without them, as kubectl prints objects unless given --show-managed-fields.
 // Everything else about namespaces (writes, subresources, other callers) is forwarded as the caller.
 package namespaces
 

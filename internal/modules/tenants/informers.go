@@ -129,8 +129,10 @@ func (ix *Index) start(ctx context.Context) error {
 	if s == nil {
 		return fmt.Errorf("tenant index has no informers")
 	}
-	// Tenants and configurations are only read, never served: their managed fields are dead weight.
-	for _, inf := range []cache.SharedIndexInformer{s.tenants, s.configurations} {
+	// Managed fields are most of a namespace's memory (BenchmarkIndexMemory: 2.1 KB a namespace with them,
+	// 1.2 KB without) and nothing the proxy decides or serves needs them: namespaces and Tenants are served
+	// without them, as kubectl shows objects unless asked for --show-managed-fields.
+	for _, inf := range []cache.SharedIndexInformer{s.namespaces, s.tenants, s.configurations} {
 		if err := inf.SetTransform(dropManagedFields); err != nil {
 			return fmt.Errorf("tenant index transform: %w", err)
 		}
