@@ -221,10 +221,10 @@ func TestRepositoryAPI(t *testing.T) {
 		{name: "deleted in the default namespace", method: "DELETE", path: "/api/backend/v1/apprepositories/stable", wantCode: 200,
 			wantCalls: []string{"DELETE " + repoPath + "/stable", "GET " + secretPath + "/apprepo-stable"}},
 		{name: "deleted with its owned Secret", method: "DELETE", path: "/api/backend/v1/apprepositories/stable", wantCode: 200,
-			objects: map[string]any{secretPath + "/apprepo-stable": ownedSecret("stable", "uid-1")},
+			objects:   map[string]any{secretPath + "/apprepo-stable": ownedSecret("stable", "uid-1")},
 			wantCalls: []string{"DELETE " + repoPath + "/stable", "GET " + secretPath + "/apprepo-stable", "GET " + repoPath + "/stable", "DELETE " + secretPath + "/apprepo-stable"}},
 		{name: "a Secret of another owner is left alone", method: "DELETE", path: "/api/backend/v1/apprepositories/stable", wantCode: 200,
-			objects: map[string]any{secretPath + "/apprepo-stable": ownedSecret("other", "uid-1")},
+			objects:   map[string]any{secretPath + "/apprepo-stable": ownedSecret("other", "uid-1")},
 			wantCalls: []string{"DELETE " + repoPath + "/stable", "GET " + secretPath + "/apprepo-stable"}},
 		{name: "the Secret of a re-created repository is left alone", method: "DELETE", path: "/api/backend/v1/apprepositories/stable", wantCode: 200,
 			objects: map[string]any{
