@@ -52,7 +52,7 @@ test: build cluster-bins
 	TENANT_PROXY_BIN=$(BIN) $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/...
 
 bench: build cluster-bins
-	TENANT_PROXY_BIN=$(BIN) $(GO) run ./bench/cmd/bench
+	TENANT_PROXY_BIN=$(BIN) $(GO) run ./bench/cmd/bench -front-proxy $(BENCH_FLAGS)
 
 fmt:
 	gofmt -l -w cmd internal e2e hack bench
