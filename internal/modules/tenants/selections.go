@@ -67,6 +67,11 @@ func init() {
 			legacyAnnotations["capsule.clastix.io/enable-"+k+"-"+o] = grant{kind, op}
 		}
 	}
+	// Capsule's Go API defines proxySettings kind Tenant, but the v1beta2 Tenant CRD of Capsule v0.13 rejects
+	// it, so an administrator could not grant an owner the listing of their own Tenants at all. The annotation,
+	// which only whoever may edit the Tenant can set, is the grant that such a Capsule can store. Listing only:
+	// owners never write their Tenant through the proxy.
+	legacyAnnotations["capsule.clastix.io/enable-tenant-listing"] = grant{Tenants, List}
 }
 
 // grants is what a tenant lets one owner (or, from annotations, every owner) do.
