@@ -26,7 +26,8 @@ func main() {
 	duration := flag.Duration("duration", 3*time.Second, "length of one round of one side (direct or via the proxy)")
 	rounds := flag.Int("rounds", 4, "rounds per workload; each has one direct and one proxy run")
 	out := flag.String("out", "bench/results.md", "where to write the results as Markdown")
-	only := flag.String("only", "", "comma-separated workload keys to run (cert-1,cert-16,token-1,token-16,oidc-1,list-1,groups-1); empty runs all")
+	only := flag.String("only", "", "comma-separated workload keys to run (cert-1,cert-16,token-1,token-16,oidc-1,list-1,groups-1, "+
+		"helm for the rows helm-install, helm-uninstall and helm-list); empty runs all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the proxy, taken during the proxy rounds, to this file")
 	flag.BoolVar(&frontProxyRows, "front-proxy", false, "also run the selected cert-1, cert-16, token-1 and groups-1 through a second proxy that sends identity upstream as front-proxy headers instead of impersonation (rows fp-*)")
 	flag.Parse()
@@ -82,6 +83,8 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 		"--oidc-username-claim", o.UsernameClaim, "--oidc-username-prefix", o.UsernamePrefix,
 		"--oidc-groups-claim", o.GroupsClaim, "--oidc-groups-prefix", o.GroupsPrefix,
 		"--profiling=" + strconv.FormatBool(profilePath != "" || *heapProfile != ""),
+		// The helm workloads' chart repository is in this process, on loopback.
+		"--allow-private-repositories",
 	}
 	proxy, err := cluster.StartProxy(ctx, proxyBin, "tenant-proxy", proxyArgs...)
 	if err != nil {
@@ -126,6 +129,17 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 			fmt.Fprintf(os.Stderr, "bench: %s FAILED: %v\n", w.name, res.err)
 		}
 		rows = append(rows, row{res: res, direct: summarize(res.direct), proxy: summarize(res.proxy)})
+	}
+	if helmSelected() {
+		helmRows, err := runHelm(ctx, cluster, b, dir)
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+		if err != nil {
+			failed = append(failed, fmt.Errorf("helm: %w", err))
+			fmt.Fprintf(os.Stderr, "bench: helm FAILED: %v\n", err)
+		}
+		rows = append(rows, helmRows...)
 	}
 	if frontProxyRows {
 		fpRows, err := measureFrontProxy(ctx, cluster, proxyBin, proxyArgs, b, fx)
@@ -209,6 +223,9 @@ func buildReport(rows []row, failed []error, b *bench, proxy *testbed.Proxy, dur
 		"transport (TLS, bearer token), one connection per client, no client-side rate limit, Accept: application/json. "+
 		"kube-apiserver writes a blocking audit log on both sides; the proxy writes its own audit log.\n",
 		warmUpRequests, rounds, duration, duration)
+	if slices.ContainsFunc(rows, func(r row) bool { return slices.Contains(helmRowKeys, r.res.w.key) }) {
+		s.WriteString(helmMethod(rounds, duration))
+	}
 	fmt.Fprintf(&s, "- Absolute numbers swing 20-40%% between runs on a shared machine (the bench client runs on the "+
 		"same cores as the servers), so compare the ratios: both sides of a row are measured in alternating rounds.\n\n")
 	fmt.Fprintf(&s, "## Results\n\n%s\n", resultsTable(rows))

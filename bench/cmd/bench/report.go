@@ -135,6 +135,7 @@ func markdownTable(header []string, rows [][]string) string {
 // target is one goal, evaluated on what was measured.
 type target struct {
 	pass   bool
+	info   bool // reported only: there is no number to meet, and it counts neither way
 	what   string
 	detail string
 }
@@ -183,6 +184,10 @@ func targets(rows []row) []target {
 	}
 	for _, r := range rows {
 		k := r.res.w.key
+		if slices.Contains(helmRowKeys, k) {
+			// The direct side's Helm runs in the bench process, not in the API server: no like-for-like CPU.
+			continue
+		}
 		check("proxy CPU per request <= 0.25x the API server's: "+k, []string{k}, func(rs []row) (bool, string) {
 			r := rs[0]
 			return r.cpux() <= 0.25, fmt.Sprintf("%s vs %s ms (%s)",
@@ -198,19 +203,31 @@ func targets(rows []row) []target {
 				fmtMs(many.direct.p50), fmtMs(two.direct.p50), fmtX(ratio(many.direct.p50, two.direct.p50)),
 				fmtX(many.p50x()), fmtX(two.p50x()))
 		})
+	for _, k := range helmRowKeys {
+		if r, ok := byKey[k]; ok {
+			out = append(out, target{info: true, what: "release API against the Helm SDK directly (no target): " + k,
+				detail: fmt.Sprintf("p50 %s vs %s ms (%s), p99 %s vs %s ms (%s)",
+					fmtMs(r.proxy.p50), fmtMs(r.direct.p50), fmtX(r.p50x()), fmtMs(r.proxy.p99), fmtMs(r.direct.p99), fmtX(r.p99x()))})
+		}
+	}
 	return out
 }
 
 func targetsText(ts []target) string {
 	var b strings.Builder
-	passed := 0
+	passed, counted := 0, 0
 	for _, t := range ts {
 		verdict := "MISS"
-		if t.pass {
-			verdict, passed = "PASS", passed+1
+		switch {
+		case t.info:
+			verdict = "INFO"
+		case t.pass:
+			verdict, passed, counted = "PASS", passed+1, counted+1
+		default:
+			counted++
 		}
 		fmt.Fprintf(&b, "- **%s** %s — %s\n", verdict, t.what, t.detail)
 	}
-	fmt.Fprintf(&b, "\n%d of %d targets met.\n", passed, len(ts))
+	fmt.Fprintf(&b, "\n%d of %d targets met.\n", passed, counted)
 	return b.String()
 }
