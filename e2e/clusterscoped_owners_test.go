@@ -583,8 +583,9 @@ func createCSXObjects(t *testing.T, ctx context.Context, admin kubernetes.Interf
 	}
 }
 
-// assertListFormats checks that kubectl's default table, -o name, -o json and -o yaml and a protobuf
-// client all list exactly want of kind through the proxy as o.
+// assertListFormats checks that kubectl's default table, -o name (also one object a page), -o json and
+// -o yaml, a PartialObjectMetadataList and a protobuf client all list exactly want of kind through the
+// proxy as o.
 func assertListFormats(t *testing.T, ctx context.Context, o *namespaceOwner, kind csxKind, want []string) {
 	t.Helper()
 	out, err := o.kubectl(t, ctx, "get", kind.resource)
@@ -608,6 +609,21 @@ func assertListFormats(t *testing.T, ctx context.Context, o *namespaceOwner, kin
 		t.Fatalf("get %s -o name: %v: %s", kind.resource, err, out)
 	}
 	assertSameNames(t, "get "+kind.resource+" -o name", kubectlNames(out), want)
+
+	// One object a page: the continue tokens carry the filter from page to page.
+	out, err = o.kubectl(t, ctx, "get", kind.resource, "-o", "name", "--chunk-size=1")
+	if err != nil {
+		t.Fatalf("get %s -o name --chunk-size=1: %v: %s", kind.resource, err, out)
+	}
+	assertSameNames(t, "get "+kind.resource+" -o name --chunk-size=1", kubectlNames(out), want)
+
+	// The metadata-only list of client-go's metadata informers (garbage collector, kubectl tree, ...).
+	status, _, body := rawGet(ctx, o.proxyConfig, kind.path, "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io")
+	var metadataList objectNames
+	if err := json.Unmarshal(body, &metadataList); status != http.StatusOK || err != nil || metadataList.Kind != "PartialObjectMetadataList" {
+		t.Fatalf("PartialObjectMetadataList of %s: %d %v %s", kind.resource, status, err, body)
+	}
+	assertSameNames(t, kind.resource+" as PartialObjectMetadataList", metadataList.names(), want)
 
 	for _, format := range []string{"json", "yaml"} {
 		out, err = o.kubectl(t, ctx, "get", kind.resource, "-o", format)
