@@ -16,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -208,6 +209,10 @@ func TestAllNamespaces(t *testing.T) {
 		}
 	})
 
+	t.Run("client-go watch ends when a namespace joins the tenant", func(t *testing.T) {
+		watchUntilNamespaceJoins(t, ctx, admin, owner, own)
+	})
+
 	t.Run("directly the API server refuses", func(t *testing.T) {
 		out, err := env.cluster.Kubectl(ctx, owner.directKubeconfig, "get", "configmaps", "-A")
 		if err == nil || !strings.Contains(strings.ToLower(out), "forbidden") {
@@ -306,5 +311,78 @@ func watchAllNamespaces(t *testing.T, ctx context.Context, owner *namespaceOwner
 	}
 	if len(seen) != len(initial)+2 {
 		t.Errorf("the owner's watch shows %v, want the %d listed and the 2 new ConfigMaps", seen, len(initial))
+	}
+}
+
+// watchUntilNamespaceJoins: client-go's list and watch across all namespaces through the proxy, with
+// bookmarks: an event arrives, then the owner creates a third namespace and the watch ends, so that an
+// informer re-lists and sees it.
+func watchUntilNamespaceJoins(t *testing.T, ctx context.Context, admin dynamic.Interface, owner *namespaceOwner, own []string) {
+	client, err := kubernetes.NewForConfig(owner.proxyConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := client.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list configmaps across all namespaces through the proxy: %v", err)
+	}
+	w, err := client.CoreV1().ConfigMaps("").Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion, AllowWatchBookmarks: true})
+	if err != nil {
+		t.Fatalf("watch configmaps across all namespaces through the proxy: %v", err)
+	}
+	defer w.Stop()
+	adminClient, err := kubernetes.NewForConfig(env.cluster.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "allns-client-go"}}
+	if _, err := adminClient.CoreV1().ConfigMaps(own[1]).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = adminClient.CoreV1().ConfigMaps(own[1]).Delete(context.Background(), cm.Name, metav1.DeleteOptions{})
+	})
+	timeout := time.After(time.Minute)
+	for added := false; !added; {
+		select {
+		case e, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("the watch ended before the ConfigMap arrived")
+			}
+			got, isCM := e.Object.(*corev1.ConfigMap)
+			if !isCM {
+				t.Fatalf("event %s of %T", e.Type, e.Object)
+			}
+			if e.Type != watch.Bookmark && !slices.Contains(own, got.Namespace) {
+				t.Errorf("the owner's watch shows %s %s/%s", e.Type, got.Namespace, got.Name)
+			}
+			added = e.Type == watch.Added && got.Namespace == own[1] && got.Name == cm.Name
+		case <-timeout:
+			t.Fatal("the ConfigMap did not arrive")
+		}
+	}
+
+	select {
+	case e, ok := <-w.ResultChan():
+		if !ok {
+			t.Fatal("the watch ended before the namespace was created")
+		}
+		t.Logf("event %s before the namespace was created", e.Type)
+	default:
+	}
+	createNamespaceThroughProxy(t, ctx, owner, "e2e-allns-three")
+	for {
+		select {
+		case e, ok := <-w.ResultChan():
+			if !ok {
+				waitTenantStatusLists(t, ctx, admin, "e2e-allns", append(slices.Clone(own), "e2e-allns-three")...)
+				return
+			}
+			if e.Type == watch.Error {
+				t.Fatalf("error event %v", e.Object)
+			}
+		case <-timeout:
+			t.Fatal("the watch did not end when a namespace joined the tenant")
+		}
 	}
 }
