@@ -1,7 +1,13 @@
-// Package allnamespaces serves `kubectl get <namespaced-resource> -A` for Capsule tenant owners: the list is
-// asked of the API server once per namespace of the caller's tenants, as the caller, so the API server checks
-// the caller's own right to list in every namespace it includes; namespaces it refuses are left out and the
-// answers are merged into one list. The proxy's own credentials never read any of it.
+// Package allnamespaces serves `kubectl get <namespaced-resource> -A [-w]` for Capsule tenant owners: the list
+// (or watch) is asked of the API server once per namespace of the caller's tenants, as the caller, so the API
+// server checks the caller's own right to list (watch) in every namespace it includes; namespaces it refuses
+// are left out and the answers are merged into one list (one event stream). The proxy's own credentials never
+// read any of it.
+//
+// Every namespace is listed at the resource version of the first namespace's answer (resourceVersionMatch
+// Exact), so the merged list is one consistent cut of etcd and reports that resource version; a watch from it,
+// one per namespace, continues exactly where the list ended. The merged watch ends, and the client re-lists or
+// re-watches, when any namespace's watch ends or when the caller's namespaces change.
 package allnamespaces
 
 import (
@@ -43,10 +49,11 @@ type namespaceIndex interface {
 	Namespaces(u user.Info) ([]*corev1.Namespace, uint64)
 }
 
-// Module is the all-namespaces list interceptor.
+// Module is the all-namespaces list and watch interceptor.
 type Module struct {
-	index namespaceIndex
-	scope scoper
+	index   namespaceIndex
+	scope   scoper
+	members membershipSource
 }
 
 var _ modules.Module = (*Module)(nil)
@@ -54,16 +61,21 @@ var _ modules.Module = (*Module)(nil)
 // New returns the module; it reads the shared tenant index and learns from discovery (with cfg, the proxy's
 // own configuration, which reads nothing else) which resources are namespaced.
 func New(index *tenants.Index, cfg *rest.Config) *Module {
-	return &Module{index: index, scope: newDiscoveryScope(cfg)}
+	return &Module{index: index, scope: newDiscoveryScope(cfg), members: indexMembership{index}}
 }
 
 func (m *Module) Name() string { return "allnamespaces" }
 
-// Intercept takes a Capsule user's GET list of a namespaced resource across all namespaces.
+// Intercept takes a Capsule user's GET list or watch of a namespaced resource across all namespaces.
 func (m *Module) Intercept(req modules.Request) http.Handler {
 	info := req.Info
-	if req.HTTP.Method != http.MethodGet || !info.IsResourceRequest || info.Verb != "list" || info.Namespace != "" ||
-		info.Subresource != "" || info.Name != "" || info.Resource == "" || info.APIVersion == "" {
+	if req.HTTP.Method != http.MethodGet || !info.IsResourceRequest || (info.Verb != "list" && info.Verb != "watch") ||
+		info.Namespace != "" || info.Subresource != "" || info.Name != "" || info.Resource == "" || info.APIVersion == "" {
+		return nil
+	}
+	if v := req.HTTP.URL.Query().Get("sendInitialEvents"); info.Verb == "watch" && v != "" && v != "false" {
+		// A watch-list would need every namespace's end-of-initial-events bookmark merged into one; forwarded,
+		// RBAC refuses it and client-go's reflector falls back to LIST and WATCH, which are served here.
 		return nil
 	}
 	if !m.index.Synced() || !m.index.CapsuleUser(req.User) {
@@ -82,6 +94,11 @@ func (m *Module) Intercept(req modules.Request) http.Handler {
 		names = append(names, ns.Name)
 	}
 	slices.Sort(names)
+	if info.Verb == "watch" {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			serveWatch(w, r, req.Forward, m.members, req.User, gvr)
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, req.Forward, gvr, names) })
 }
 
@@ -102,6 +119,7 @@ func serve(w http.ResponseWriter, r *http.Request, forward http.Handler, gvr sch
 	rawQuery := query.Encode()
 	results := make([]result, 0, len(names))
 	total := 0
+	cut := ""
 	for _, ns := range names {
 		rec := capture.New(maxBytes - total)
 		forward.ServeHTTP(rec, subRequest(r, namespacedPath(gvr, ns), rawQuery, accept))
@@ -116,11 +134,18 @@ func serve(w http.ResponseWriter, r *http.Request, forward http.Handler, gvr sch
 		if res.code != http.StatusOK && res.code != http.StatusForbidden {
 			break // merge answers this one as is
 		}
+		if cut == "" && res.code == http.StatusOK {
+			// The first answer fixes the cut: the rest are listed at exactly its resource version, which the
+			// merged list then reports (and a watch from it is correct in every namespace).
+			if cut = listResourceVersion(res.body); cut != "" {
+				rawQuery = atResourceVersion(query, cut)
+			}
+		}
 		if r.Context().Err() != nil {
 			return // the client went away
 		}
 	}
-	out, err := merge(results)
+	out, err := merge(results, cut)
 	if err != nil {
 		writeStatus(w, r, apierrors.NewInternalError(err))
 		return
@@ -198,9 +223,9 @@ type result struct {
 }
 
 // merge combines the answers: 403s are left out, the first other failure is the answer as is, and the lists
-// (items) or Tables (rows) of the 200s are concatenated into the first one, without continue token or
-// resource version (no single one describes the merged list).
-func merge(results []result) (result, error) {
+// (items) or Tables (rows) of the 200s are concatenated into the first one, without continue token, and with
+// resource version cut, the one every answer was listed at (none when cut is empty).
+func merge(results []result, cut string) (result, error) {
 	var (
 		base        map[string]json.RawMessage
 		contentType string
@@ -275,6 +300,11 @@ func merge(results []result) (result, error) {
 	delete(metadata, "continue")
 	delete(metadata, "resourceVersion")
 	delete(metadata, "remainingItemCount")
+	if cut != "" {
+		if metadata["resourceVersion"], err = json.Marshal(cut); err != nil {
+			return result{}, err
+		}
+	}
 	if base["metadata"], err = json.Marshal(metadata); err != nil {
 		return result{}, err
 	}

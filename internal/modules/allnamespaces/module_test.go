@@ -68,8 +68,13 @@ func TestIntercept(t *testing.T) {
 	}{
 		{"list configmaps in all namespaces", owner, http.MethodGet, "/api/v1/configmaps", true},
 		{"list deployments as a Table", owner, http.MethodGet, "/apis/apps/v1/deployments?as=Table", true},
-		{"watch", owner, http.MethodGet, "/api/v1/configmaps?watch=true", false},
-		{"legacy watch path", owner, http.MethodGet, "/api/v1/watch/configmaps", false},
+		{"watch", owner, http.MethodGet, "/api/v1/configmaps?watch=true", true},
+		{"legacy watch path", owner, http.MethodGet, "/api/v1/watch/configmaps", true},
+		{"watch-list", owner, http.MethodGet, "/api/v1/configmaps?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan", false},
+		{"watch-list, any spelling", owner, http.MethodGet, "/api/v1/configmaps?watch=1&sendInitialEvents=1", false},
+		{"watch in one namespace", owner, http.MethodGet, "/api/v1/namespaces/a/configmaps?watch=true", false},
+		{"watch of a cluster-scoped resource", owner, http.MethodGet, "/api/v1/nodes?watch=true", false},
+		{"watch, not a Capsule user", &fakeIndex{synced: true, namespaces: []string{"a"}}, http.MethodGet, "/api/v1/configmaps?watch=true", false},
 		{"one namespace", owner, http.MethodGet, "/api/v1/namespaces/a/configmaps", false},
 		{"one object", owner, http.MethodGet, "/api/v1/namespaces/a/configmaps/x", false},
 		{"deletecollection", owner, http.MethodDelete, "/api/v1/configmaps", false},
@@ -120,27 +125,28 @@ func TestMerge(t *testing.T) {
 		wantNames []string
 		wantBody  string // exact body for answers passed through
 		wantErr   bool
+		cut       string
 	}{
 		{"lists", []result{{200, jsonType, []byte(list("ConfigMapList", "a1", "a2"))}, {200, jsonType, []byte(list("ConfigMapList", "b1"))}},
-			200, "items", []string{"a1", "a2", "b1"}, "", false},
+			200, "items", []string{"a1", "a2", "b1"}, "", false, "42"},
 		{"tables", []result{{200, "application/json;as=Table;g=meta.k8s.io;v=v1", []byte(table("a1"))}, {200, "application/json;as=Table;g=meta.k8s.io;v=v1", []byte(table("b1", "b2"))}},
-			200, "rows", []string{"a1", "b1", "b2"}, "", false},
+			200, "rows", []string{"a1", "b1", "b2"}, "", false, ""},
 		{"empty lists", []result{{200, jsonType, []byte(list("ConfigMapList"))}, {200, jsonType, []byte(`{"kind":"ConfigMapList","apiVersion":"v1","metadata":{},"items":null}`)}},
-			200, "items", nil, "", false},
+			200, "items", nil, "", false, ""},
 		{"403 skipped", []result{{403, jsonType, []byte(forbidden)}, {200, jsonType, []byte(list("ConfigMapList", "b1"))}, {403, jsonType, []byte(forbidden)}},
-			200, "items", []string{"b1"}, "", false},
+			200, "items", []string{"b1"}, "", false, ""},
 		{"403 everywhere: the API server's answer", []result{{403, jsonType, []byte(forbidden)}, {403, jsonType, []byte(forbidden)}},
-			403, "", nil, forbidden, false},
+			403, "", nil, forbidden, false, ""},
 		{"other error passed through", []result{{200, jsonType, []byte(list("ConfigMapList", "a1"))}, {400, jsonType, []byte(`{"kind":"Status","code":400}`)}},
-			400, "", nil, `{"kind":"Status","code":400}`, false},
-		{"not JSON", []result{{200, "application/vnd.kubernetes.protobuf", []byte("k8s\x00")}}, 0, "", nil, "", true},
-		{"mixed kinds", []result{{200, jsonType, []byte(list("ConfigMapList"))}, {200, jsonType, []byte(table())}}, 0, "", nil, "", true},
-		{"not a list", []result{{200, jsonType, []byte(`{"kind":"ConfigMap","apiVersion":"v1"}`)}}, 0, "", nil, "", true},
-		{"malformed", []result{{200, jsonType, []byte(`{"kind":`)}}, 0, "", nil, "", true},
+			400, "", nil, `{"kind":"Status","code":400}`, false, ""},
+		{"not JSON", []result{{200, "application/vnd.kubernetes.protobuf", []byte("k8s\x00")}}, 0, "", nil, "", true, ""},
+		{"mixed kinds", []result{{200, jsonType, []byte(list("ConfigMapList"))}, {200, jsonType, []byte(table())}}, 0, "", nil, "", true, ""},
+		{"not a list", []result{{200, jsonType, []byte(`{"kind":"ConfigMap","apiVersion":"v1"}`)}}, 0, "", nil, "", true, ""},
+		{"malformed", []result{{200, jsonType, []byte(`{"kind":`)}}, 0, "", nil, "", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := merge(tt.results)
+			got, err := merge(tt.results, tt.cut)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("merge error = %v, want error %v", err, tt.wantErr)
 			}
@@ -183,8 +189,8 @@ func TestMerge(t *testing.T) {
 			if err := json.Unmarshal(obj["metadata"], &meta); err != nil {
 				t.Fatal(err)
 			}
-			if meta.Continue != "" || meta.ResourceVersion != "" || meta.RemainingItemCount != nil {
-				t.Errorf("merged metadata %s keeps continue, resourceVersion or remainingItemCount", obj["metadata"])
+			if meta.Continue != "" || meta.ResourceVersion != tt.cut || meta.RemainingItemCount != nil {
+				t.Errorf("merged metadata %s: want no continue or remainingItemCount, resourceVersion %q", obj["metadata"], tt.cut)
 			}
 			if tt.wantField == "rows" && !strings.Contains(string(obj["columnDefinitions"]), `"Name"`) {
 				t.Errorf("columnDefinitions lost: %s", obj["columnDefinitions"])
@@ -267,8 +273,18 @@ func TestServe(t *testing.T) {
 					t.Errorf("sub-request path %s, want %s", r.URL.Path, want)
 				}
 				q := r.URL.Query()
-				if q.Has("limit") || q.Has("continue") || q.Get("labelSelector") != "app=web" || q.Get("resourceVersion") != "0" {
+				if q.Has("limit") || q.Has("continue") || q.Get("labelSelector") != "app=web" {
 					t.Errorf("sub-request query %s", r.URL.RawQuery)
+				}
+				// The first namespace as the client asked, the rest at exactly the resource version it answered.
+				wantRV, wantMatch := "0", ""
+				for _, before := range slices.Sorted(slices.Values(tt.namespaces))[:i] {
+					if !tt.up.deny[before] && tt.up.fail[before] == 0 {
+						wantRV, wantMatch = "42", "Exact"
+					}
+				}
+				if q.Get("resourceVersion") != wantRV || q.Get("resourceVersionMatch") != wantMatch {
+					t.Errorf("sub-request %d query %s, want resourceVersion %s, resourceVersionMatch %q", i, r.URL.RawQuery, wantRV, wantMatch)
 				}
 				if r.Header.Get("Authorization") != "" || r.Header.Get("Accept") != "application/json" {
 					t.Errorf("sub-request headers %v", r.Header)
