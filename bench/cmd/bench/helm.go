@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tenant-proxy/tenant-proxy/internal/modules/releases"
 	"github.com/tenant-proxy/tenant-proxy/internal/testbed"
 )
 
@@ -88,7 +89,7 @@ func (b *bench) measureHelm(ctx context.Context, c *testbed.Cluster, dir string)
 	if err != nil {
 		return nil, nil, err
 	}
-	getter := newRESTGetter(restConfig(b.directURL, b.caPEM, owner.cred), helmNamespace)
+	getter := releases.NewRESTClientGetter(restConfig(b.directURL, b.caPEM, owner.cred), helmNamespace)
 	sdk, err := newSDKHelm(getter, helmNamespace, repo.URL, dir)
 	if err != nil {
 		return nil, nil, err

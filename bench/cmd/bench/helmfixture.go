@@ -3,19 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/testbed"
 )
@@ -58,60 +50,3 @@ func setUpHelmOwner(ctx context.Context, c *testbed.Cluster) (identity, error) {
 	}
 	return owner, nil
 }
-
-// restGetter gives Helm clients built on one rest.Config (the owner's, against the API server), with one
-// in-memory discovery cache. Helm's own getter reads kubeconfig files; this is the proxy's (package
-// releases) without a file behind it.
-type restGetter struct {
-	config    *rest.Config
-	namespace string
-
-	once      sync.Once
-	discovery discovery.CachedDiscoveryInterface
-	mapper    meta.ResettableRESTMapper
-	err       error
-}
-
-func newRESTGetter(config *rest.Config, namespace string) *restGetter {
-	return &restGetter{config: config, namespace: namespace}
-}
-
-func (g *restGetter) init() error {
-	g.once.Do(func() {
-		dc, err := discovery.NewDiscoveryClientForConfig(g.config)
-		if err != nil {
-			g.err = fmt.Errorf("discovery client: %w", err)
-			return
-		}
-		g.discovery = memory.NewMemCacheClient(dc)
-		g.mapper = restmapper.NewDeferredDiscoveryRESTMapper(g.discovery)
-	})
-	return g.err
-}
-
-func (g *restGetter) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(g.config), nil }
-
-func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
-	if err := g.init(); err != nil {
-		return nil, err
-	}
-	return g.discovery, nil
-}
-
-func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) {
-	if err := g.init(); err != nil {
-		return nil, err
-	}
-	return g.mapper, nil
-}
-
-func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig { return namespaceOnly{g} }
-
-// namespaceOnly is the kubeconfig loader Helm's factory asks for the default namespace; nothing else of it
-// is used.
-type namespaceOnly struct{ g *restGetter }
-
-func (n namespaceOnly) RawConfig() (clientcmdapi.Config, error) { return clientcmdapi.Config{}, nil }
-func (n namespaceOnly) ClientConfig() (*rest.Config, error)     { return n.g.ToRESTConfig() }
-func (n namespaceOnly) Namespace() (string, bool, error)        { return n.g.namespace, true, nil }
-func (n namespaceOnly) ConfigAccess() clientcmd.ConfigAccess    { return nil }

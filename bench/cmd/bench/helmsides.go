@@ -16,6 +16,7 @@ import (
 	"helm.sh/helm/v4/pkg/cli"
 	"helm.sh/helm/v4/pkg/kube"
 	ri "helm.sh/helm/v4/pkg/release"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/yaml"
 )
 
@@ -111,7 +112,7 @@ func (p *proxyHelm) do(ctx context.Context, method, path string, body []byte, wa
 // the action is configured as the proxy configures it. One discovery cache serves every operation, as a
 // long-running SDK client keeps it (the CLI keeps it on disk).
 type sdkHelm struct {
-	getter    *restGetter
+	getter    genericclioptions.RESTClientGetter
 	namespace string
 	repoURL   string
 	settings  *cli.EnvSettings
@@ -119,7 +120,7 @@ type sdkHelm struct {
 }
 
 // newSDKHelm keeps Helm's repository and content caches under dir, away from the user's own.
-func newSDKHelm(getter *restGetter, namespace, repoURL, dir string) (*sdkHelm, error) {
+func newSDKHelm(getter genericclioptions.RESTClientGetter, namespace, repoURL, dir string) (*sdkHelm, error) {
 	values := map[string]any{}
 	if err := yaml.Unmarshal([]byte(benchChartValues), &values); err != nil {
 		return nil, fmt.Errorf("bench values: %w", err)

@@ -9,6 +9,7 @@ import (
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/chart/common"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/rest"
@@ -34,6 +35,12 @@ type clientGetter struct {
 
 func newClientGetter(config *rest.Config, namespace string) *clientGetter {
 	return &clientGetter{config: config, namespace: namespace}
+}
+
+// NewRESTClientGetter is the same getter for other Helm SDK callers (the benchmark's direct side), so
+// that both sides of a comparison build their Helm clients the same way.
+func NewRESTClientGetter(config *rest.Config, namespace string) genericclioptions.RESTClientGetter {
+	return newClientGetter(config, namespace)
 }
 
 func (g *clientGetter) init() error {
