@@ -506,7 +506,7 @@ func scaleReport(sr *scaleResult) string {
 		fmt.Fprintf(&s, "\n### Filtered lists at %d namespaces\n\n%s\n", sr.plan.sizes[len(sr.plan.sizes)-1]*namespacesPerTenant, resultsTable(sr.rows))
 		fmt.Fprintf(&s, "Direct side: the administrator (system:masters) with the equivalent label selector (tenant label, "+
 			"node pool, storage-class group); for -A, the owner itself listing ConfigMaps in each of its namespaces one after "+
-			"the other (one sample is the sum), which is also what the proxy does as the owner. Each side's answer was "+
+			"the other (one sample is the sum); the proxy, as the owner, lists the first namespace and then the others 4 at a time. Each side's answer was "+
 			"checked once to hold exactly the owner's objects before measuring.\n")
 	}
 	if sr.rssIdle > 0 {

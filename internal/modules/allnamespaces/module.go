@@ -20,6 +20,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -40,6 +41,10 @@ const (
 	MaxNamespaces = 256
 	// maxBytes bounds the answers held in memory for one request.
 	maxBytes = 256 << 20
+	// fanOut is how many namespaces of one request are listed at the same time: enough to hide the round
+	// trips of a sequential loop, few enough that one client's -A does not crowd out everyone else's
+	// requests in the API server's in-flight limit.
+	fanOut = 4
 )
 
 // namespaceIndex is the part of the tenant index the module reads.
@@ -117,26 +122,28 @@ func serve(w http.ResponseWriter, r *http.Request, forward http.Handler, gvr sch
 	query.Del("limit")
 	query.Del("continue")
 	rawQuery := query.Encode()
+	budget := capture.NewBudget(maxBytes)
 	results := make([]result, 0, len(names))
-	total := 0
 	cut := ""
-	for _, ns := range names {
-		rec := capture.New(maxBytes - total)
-		forward.ServeHTTP(rec, subRequest(r, namespacedPath(gvr, ns), rawQuery, accept))
+	// One namespace after the other until the first answer fixes the cut; the rest are listed at exactly its
+	// resource version, which the merged list then reports (and a watch from it is correct in every
+	// namespace), so they can be asked at the same time.
+	rest := names
+	for cut == "" && len(rest) > 0 {
+		rec := capture.NewShared(budget)
+		forward.ServeHTTP(rec, subRequest(r, namespacedPath(gvr, rest[0]), rawQuery, accept))
+		rest = rest[1:]
 		if rec.Overflow() {
-			writeStatus(w, r, apierrors.NewBadRequest(fmt.Sprintf(
-				"the combined list of %s is larger than %d MiB; name a namespace (-n)", gvr.Resource, maxBytes>>20)))
+			writeTooLarge(w, r, gvr)
 			return
 		}
-		total += len(rec.Body())
 		res := resultOf(rec)
 		results = append(results, res)
 		if res.code != http.StatusOK && res.code != http.StatusForbidden {
-			break // merge answers this one as is
+			rest = nil // merge answers this one as is
+			break
 		}
-		if cut == "" && res.code == http.StatusOK {
-			// The first answer fixes the cut: the rest are listed at exactly its resource version, which the
-			// merged list then reports (and a watch from it is correct in every namespace).
+		if res.code == http.StatusOK {
 			if cut = listResourceVersion(res.body); cut != "" {
 				rawQuery = atResourceVersion(query, cut)
 			}
@@ -144,6 +151,28 @@ func serve(w http.ResponseWriter, r *http.Request, forward http.Handler, gvr sch
 		if r.Context().Err() != nil {
 			return // the client went away
 		}
+	}
+	recs := make([]*capture.Recorder, len(rest))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, fanOut)
+	for i, ns := range rest {
+		recs[i] = capture.NewShared(budget)
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			forward.ServeHTTP(recs[i], subRequest(r, namespacedPath(gvr, ns), rawQuery, accept))
+		})
+	}
+	wg.Wait()
+	if r.Context().Err() != nil {
+		return
+	}
+	for _, rec := range recs {
+		if rec.Overflow() {
+			writeTooLarge(w, r, gvr)
+			return
+		}
+		results = append(results, resultOf(rec))
 	}
 	out, err := merge(results, cut)
 	if err != nil {
@@ -156,6 +185,11 @@ func serve(w http.ResponseWriter, r *http.Request, forward http.Handler, gvr sch
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(out.code)
 	_, _ = w.Write(out.body)
+}
+
+func writeTooLarge(w http.ResponseWriter, r *http.Request, gvr schema.GroupVersionResource) {
+	writeStatus(w, r, apierrors.NewBadRequest(fmt.Sprintf(
+		"the combined list of %s is larger than %d MiB; name a namespace (-n)", gvr.Resource, maxBytes>>20)))
 }
 
 // namespacedPath is the list path of gvr in one namespace.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -200,15 +201,18 @@ func TestMerge(t *testing.T) {
 }
 
 // upstream answers like the API server: a list per namespace, 403 for namespaces in deny, and records what
-// it was asked.
+// it was asked (from concurrent sub-requests).
 type upstream struct {
 	deny  map[string]bool
 	fail  map[string]int
+	mu    sync.Mutex
 	asked []*http.Request
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
 	u.asked = append(u.asked, r)
+	u.mu.Unlock()
 	ns := strings.Split(r.URL.Path, "/")[4]
 	switch {
 	case u.deny[ns]:
@@ -237,7 +241,10 @@ func TestServe(t *testing.T) {
 	}{
 		{"merged in namespace order", []string{"b", "a"}, "application/json", &upstream{}, 200, 2, []string{`"a-cm"`, `"b-cm"`}},
 		{"forbidden namespace skipped", []string{"a", "b", "c"}, "", &upstream{deny: map[string]bool{"b": true}}, 200, 3, []string{`"a-cm"`, `"c-cm"`}},
-		{"error passed through", []string{"a", "b", "c"}, "application/json", &upstream{fail: map[string]int{"b": 500}}, 500, 2, []string{`"code":500`}},
+		{"merged in namespace order when listed concurrently", manyNamespaces(3 * fanOut), "application/json", &upstream{}, 200, 3 * fanOut, []string{`"ns-0000-cm"`, `"ns-0011-cm"`}},
+		{"error passed through", []string{"a", "b", "c"}, "application/json", &upstream{fail: map[string]int{"b": 500}}, 500, 3, []string{`"code":500`}},
+		{"first error passed through, of several", []string{"a", "b", "c", "d"}, "application/json", &upstream{fail: map[string]int{"b": 500, "c": 503}}, 500, 4, []string{`"code":500`}},
+		{"error in the first namespace stops", []string{"a", "b", "c"}, "application/json", &upstream{fail: map[string]int{"a": 500}}, 500, 1, []string{`"code":500`}},
 		{"protobuf only is not acceptable", []string{"a"}, "application/vnd.kubernetes.protobuf", &upstream{}, 406, 0, []string{"NotAcceptable"}},
 		{"protobuf or JSON", []string{"a"}, "application/vnd.kubernetes.protobuf, application/json", &upstream{}, 200, 1, []string{`"a-cm"`}},
 		{"too many namespaces", manyNamespaces(MaxNamespaces + 1), "application/json", &upstream{}, 400, 0, []string{"name a namespace"}},
@@ -268,6 +275,8 @@ func TestServe(t *testing.T) {
 			if len(tt.up.asked) != tt.wantAsked {
 				t.Fatalf("asked upstream %d times, want %d", len(tt.up.asked), tt.wantAsked)
 			}
+			// Sub-requests after the first run concurrently: check them in namespace order.
+			slices.SortFunc(tt.up.asked, func(a, b *http.Request) int { return strings.Compare(a.URL.Path, b.URL.Path) })
 			for i, r := range tt.up.asked {
 				if want := "/api/v1/namespaces/" + slices.Sorted(slices.Values(tt.namespaces))[i] + "/configmaps"; r.URL.Path != want {
 					t.Errorf("sub-request path %s, want %s", r.URL.Path, want)

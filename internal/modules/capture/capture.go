@@ -5,19 +5,43 @@ package capture
 import (
 	"bytes"
 	"net/http"
+	"sync/atomic"
 )
+
+// Budget is a byte limit shared by Recorders that fill at the same time (one request's concurrent
+// sub-requests), so that together they hold no more than it.
+type Budget struct{ remaining atomic.Int64 }
+
+// NewBudget returns a Budget of limit bytes.
+func NewBudget(limit int) *Budget {
+	b := &Budget{}
+	b.remaining.Store(int64(limit))
+	return b
+}
+
+// take reserves n bytes, or reports false (and reserves nothing) when fewer are left.
+func (b *Budget) take(n int) bool {
+	if b.remaining.Add(-int64(n)) < 0 {
+		b.remaining.Add(int64(n))
+		return false
+	}
+	return true
+}
 
 // Recorder is an http.ResponseWriter that keeps one answer, up to a byte limit.
 type Recorder struct {
 	header   http.Header
 	code     int
 	body     bytes.Buffer
-	limit    int
+	budget   *Budget
 	overflow bool
 }
 
 // New returns a Recorder that keeps at most limit bytes of body.
-func New(limit int) *Recorder { return &Recorder{header: http.Header{}, limit: limit} }
+func New(limit int) *Recorder { return NewShared(NewBudget(limit)) }
+
+// NewShared returns a Recorder whose body counts against budget.
+func NewShared(budget *Budget) *Recorder { return &Recorder{header: http.Header{}, budget: budget} }
 
 func (rec *Recorder) Header() http.Header { return rec.header }
 
@@ -31,7 +55,7 @@ func (rec *Recorder) Write(p []byte) (int, error) {
 	if rec.code == 0 {
 		rec.code = http.StatusOK
 	}
-	if rec.overflow || rec.body.Len()+len(p) > rec.limit {
+	if rec.overflow || !rec.budget.take(len(p)) {
 		// Discarded, not failed: a write error would make the reverse proxy abort the client's connection.
 		rec.overflow = true
 		return len(p), nil

@@ -28,3 +28,35 @@ func TestRecorder(t *testing.T) {
 		})
 	}
 }
+
+func TestSharedBudget(t *testing.T) {
+	tests := []struct {
+		name          string
+		writes        [2][]string // per recorder, in turn: first's [0], second's [0], first's [1], ...
+		wantOverflows [2]bool
+		wantBodies    [2]string
+	}{
+		{"both fit", [2][]string{{"01234"}, {"56789"}}, [2]bool{false, false}, [2]string{"01234", "56789"}},
+		{"second overflows", [2][]string{{"012345"}, {"6789ab"}}, [2]bool{false, true}, [2]string{"012345", ""}},
+		{"a refused write takes nothing", [2][]string{{"0123456789a"}, {"0123456789"}}, [2]bool{true, false}, [2]string{"", "0123456789"}},
+		{"a later write overflows", [2][]string{{"0123", "456789abc"}, {"defghi"}}, [2]bool{true, false}, [2]string{"0123", "defghi"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			budget := NewBudget(10)
+			recs := [2]*Recorder{NewShared(budget), NewShared(budget)}
+			for i := 0; i < 2; i++ {
+				for j := range recs {
+					if i < len(tt.writes[j]) {
+						_, _ = recs[j].Write([]byte(tt.writes[j][i]))
+					}
+				}
+			}
+			for j, rec := range recs {
+				if rec.Overflow() != tt.wantOverflows[j] || string(rec.Body()) != tt.wantBodies[j] {
+					t.Errorf("recorder %d: body %q overflow %v; want %q %v", j, rec.Body(), rec.Overflow(), tt.wantBodies[j], tt.wantOverflows[j])
+				}
+			}
+		})
+	}
+}
