@@ -57,26 +57,33 @@ func cpuTimes(comps []component) ([]time.Duration, error) {
 }
 
 // residentBytes is VmRSS of pid.
-func residentBytes(pid int) (int64, error) {
+func residentBytes(pid int) (int64, error) { return statusBytes(pid, "VmRSS") }
+
+// fileBackedBytes is RssFile of pid: the pages of the executable (and other mapped files) it has touched, which
+// VmRSS counts but the Go runtime's memory limit does not.
+func fileBackedBytes(pid int) (int64, error) { return statusBytes(pid, "RssFile") }
+
+// statusBytes reads one "<field>: <n> kB" line of /proc/<pid>/status.
+func statusBytes(pid int, field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("resident memory: %w", err)
+		return 0, fmt.Errorf("%s: %w", field, err)
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		value, ok := strings.CutPrefix(s.Text(), "VmRSS:")
+		value, ok := strings.CutPrefix(s.Text(), field+":")
 		if !ok {
 			continue
 		}
 		kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(value), "kB")), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("resident memory of %d: %w", pid, err)
+			return 0, fmt.Errorf("%s of %d: %w", field, pid, err)
 		}
 		return kib << 10, nil
 	}
 	if err := s.Err(); err != nil {
-		return 0, fmt.Errorf("resident memory of %d: %w", pid, err)
+		return 0, fmt.Errorf("%s of %d: %w", field, pid, err)
 	}
-	return 0, fmt.Errorf("resident memory: no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }

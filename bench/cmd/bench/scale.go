@@ -547,8 +547,9 @@ func scaleTargets(sr *scaleResult) []target {
 	if w := sr.watch; w != nil && w.err == nil {
 		ns := sr.plan.sizes[len(sr.plan.sizes)-1] * namespacesPerTenant
 		out = append(out, target{pass: mib(w.rssWith) <= 150,
-			what:   fmt.Sprintf("proxy resident memory <= 150 MiB at %d namespaces with %d watches open", ns, w.watches),
-			detail: fmt.Sprintf("%.1f MiB (%.1f MiB before the watches); %s", mib(w.rssWith), mib(w.rssBefore), w.memWith)})
+			what: fmt.Sprintf("proxy resident memory <= 150 MiB at %d namespaces with %d watches open", ns, w.watches),
+			detail: fmt.Sprintf("%.1f MiB (%.1f MiB before the watches), %.1f MiB of it file-backed; %s",
+				mib(w.rssWith), mib(w.rssBefore), mib(w.fileWith), w.memWith)})
 	}
 	return out
 }
