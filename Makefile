@@ -21,9 +21,12 @@ all: build
 
 build: $(BIN)/tenant-proxy
 
-$(BIN)/tenant-proxy: $(shell find cmd internal -name '*.go' 2>/dev/null) go.mod go.sum
+# Static, without cgo: kustomize (through Helm and k8s.io/cli-runtime) imports "plugin", which with cgo makes the linker
+# export every symbol dynamically (23 MB of .dynsym/.dynstr, 5 MB more text) and so the proxy maps more of its
+# executable into memory.
+$(BIN)/tenant-proxy: $(shell find cmd internal -name '*.go' 2>/dev/null) go.mod go.sum Makefile
 	@echo ">> building tenant-proxy"
-	$(GO) build -o $@ ./cmd/tenant-proxy
+	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/tenant-proxy
 
 cluster-bins: $(CLUSTER_BINS)
 
