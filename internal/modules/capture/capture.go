@@ -21,11 +21,17 @@ func NewBudget(limit int) *Budget {
 
 // take reserves n bytes, or reports false (and reserves nothing) when fewer are left.
 func (b *Budget) take(n int) bool {
-	if b.remaining.Add(-int64(n)) < 0 {
-		b.remaining.Add(int64(n))
-		return false
+	// Compare-and-swap rather than add-then-refund, so a refused write never makes a concurrent one that fits
+	// see a transiently overdrawn budget.
+	for {
+		left := b.remaining.Load()
+		if left < int64(n) {
+			return false
+		}
+		if b.remaining.CompareAndSwap(left, left-int64(n)) {
+			return true
+		}
 	}
-	return true
 }
 
 // Recorder is an http.ResponseWriter that keeps one answer, up to a byte limit.
