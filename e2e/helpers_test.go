@@ -43,6 +43,11 @@ type auditEvent struct {
 		Groups   []string            `json:"groups"`
 		Extra    map[string][]string `json:"extra"`
 	} `json:"impersonatedUser"`
+	// AuthenticationMetadata.ImpersonationConstraint is the constrained impersonation verb the API server
+	// authorised the impersonation with; empty for legacy impersonation.
+	AuthenticationMetadata *struct {
+		ImpersonationConstraint string `json:"impersonationConstraint"`
+	} `json:"authenticationMetadata"`
 	ResponseStatus struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`

@@ -238,6 +238,28 @@ func TestRender(t *testing.T) {
 			},
 		},
 		{
+			name:    "users impersonated in constrained mode only",
+			present: []string{"ClusterRole/tp-tenant-proxy"},
+			check: func(t *testing.T, r *rendered) {
+				if got := impersonated(t, r, "impersonate", ""); !slices.Equal(got, []string{"serviceaccounts"}) {
+					t.Errorf("legacy impersonation of %v in the core group, want only serviceaccounts", got)
+				}
+				if got := impersonated(t, r, "impersonate:user-info", "authentication.k8s.io"); !slices.Contains(got, "users") || !slices.Contains(got, "groups") {
+					t.Errorf("constrained impersonation of %v, want users and groups", got)
+				}
+			},
+		},
+		{
+			name:    "legacy user impersonation",
+			values:  map[string]any{"rbac": map[string]any{"legacyUserImpersonation": true}},
+			present: []string{"ClusterRole/tp-tenant-proxy"},
+			check: func(t *testing.T, r *rendered) {
+				if got := impersonated(t, r, "impersonate", ""); !slices.Equal(got, []string{"groups", "serviceaccounts", "users"}) {
+					t.Errorf("legacy impersonation of %v in the core group, want groups, serviceaccounts and users", got)
+				}
+			},
+		},
+		{
 			name:    "granted cluster-scoped writes",
 			values:  map[string]any{"rbac": map[string]any{"clusterScopedWrites": true}},
 			present: []string{"ClusterRole/tp-tenant-proxy"},
@@ -314,8 +336,9 @@ func assertInvariants(t *testing.T, r *rendered) {
 	}
 }
 
-// assertLeastPrivilege: no wildcards, writes only to the review APIs, and bindings only to the proxy's own
-// ClusterRole and kube-apiserver's authentication reader Role.
+// assertLeastPrivilege: wildcards only in impersonate-on rules (the requests a constrained impersonation may
+// make), writes only to the review APIs, and bindings only to the proxy's own ClusterRole and kube-apiserver's
+// authentication reader Role.
 func assertLeastPrivilege(t *testing.T, r *rendered) {
 	t.Helper()
 	roles := r.all("ClusterRole")
@@ -326,6 +349,13 @@ func assertLeastPrivilege(t *testing.T, r *rendered) {
 	r.typed(t, "ClusterRole", roles[0].GetName(), &role)
 	readOnly := []string{"get", "list", "watch"}
 	for _, rule := range role.Rules {
+		impersonateOn := len(rule.Verbs) > 0
+		for _, verb := range rule.Verbs {
+			impersonateOn = impersonateOn && strings.HasPrefix(verb, "impersonate-on:user-info:") && !strings.Contains(verb, "*")
+		}
+		if impersonateOn {
+			continue // wildcards allowed: they only say which requests an impersonated caller may make
+		}
 		for _, field := range [][]string{rule.Verbs, rule.Resources, rule.APIGroups, rule.ResourceNames} {
 			for _, v := range field {
 				if strings.Contains(v, "*") {
@@ -338,7 +368,7 @@ func assertLeastPrivilege(t *testing.T, r *rendered) {
 		}
 		for _, verb := range rule.Verbs {
 			switch {
-			case verb == "impersonate", slices.Contains(readOnly, verb):
+			case verb == "impersonate", verb == "impersonate:user-info", slices.Contains(readOnly, verb):
 			case verb == "create" && isReview(rule.Resources):
 			case slices.Contains([]string{"update", "patch", "delete"}, verb) && isGrantedWrite(rule.Resources):
 			default:
@@ -358,6 +388,21 @@ func assertLeastPrivilege(t *testing.T, r *rendered) {
 			}
 		}
 	}
+}
+
+// impersonated lists, sorted, the resources of apiGroup the ClusterRole grants verb on.
+func impersonated(t *testing.T, r *rendered, verb, apiGroup string) []string {
+	t.Helper()
+	var role rbacv1.ClusterRole
+	r.typed(t, "ClusterRole", "tp-tenant-proxy", &role)
+	var out []string
+	for _, rule := range role.Rules {
+		if slices.Contains(rule.Verbs, verb) && slices.Contains(rule.APIGroups, apiGroup) {
+			out = append(out, rule.Resources...)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // clusterScopedWriteResources are what rbac.clusterScopedWrites lets the proxy update, patch and delete.

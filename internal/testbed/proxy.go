@@ -33,13 +33,20 @@ const (
 	ProxyServiceAccount = "tenant-proxy"
 )
 
-// proxyClusterRole is the proxy's least privilege: impersonate callers, review their credentials and
-// permissions, and read the cluster's client CA. No wildcards. The only writes are the granted Update and
-// Delete of nodes and classes for tenant owners (the chart's rbac.clusterScopedWrites), which the proxy
-// performs with its own identity.
+// proxyClusterRole is the proxy's least privilege, the chart's default ClusterRole: impersonate callers,
+// review their credentials and permissions, and read the cluster's client CA. Wildcards only in the
+// impersonate-on rules, which name the requests a constrained impersonation may make (all of them: the proxy
+// forwards any request as its caller). The only writes are the granted Update and Delete of nodes and
+// classes for tenant owners (the chart's rbac.clusterScopedWrites), which the proxy performs with its own
+// identity.
 var proxyClusterRole = []rbacv1.PolicyRule{
-	{APIGroups: []string{""}, Resources: []string{"users", "groups", "serviceaccounts"}, Verbs: []string{"impersonate"}},
-	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"uids", "userextras/scopes", "userextras/authentication.kubernetes.io/credential-id", "userextras/authentication.kubernetes.io/node-name", "userextras/authentication.kubernetes.io/node-uid", "userextras/authentication.kubernetes.io/pod-name", "userextras/authentication.kubernetes.io/pod-uid"}, Verbs: []string{"impersonate"}},
+	// Users are impersonated in constrained mode "user-info" only; ServiceAccounts in legacy mode, by name,
+	// UID and extras (their groups are left to the API server).
+	{APIGroups: []string{"authentication.k8s.io"}, Resources: append([]string{"users", "groups", "uids"}, impersonatedUserExtras...), Verbs: []string{"impersonate:user-info"}},
+	{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: impersonateOnResourceVerbs},
+	{NonResourceURLs: []string{"*"}, Verbs: impersonateOnNonResourceVerbs},
+	{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"impersonate"}},
+	{APIGroups: []string{"authentication.k8s.io"}, Resources: append([]string{"uids"}, impersonatedUserExtras...), Verbs: []string{"impersonate"}},
 	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
 	{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 	// The tenant index: namespaces and Capsule's tenancy, read only.
@@ -60,6 +67,26 @@ var proxyClusterRole = []rbacv1.PolicyRule{
 	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingressclasses"}, Verbs: []string{"get", "update", "patch", "delete"}},
 	{APIGroups: []string{"scheduling.k8s.io"}, Resources: []string{"priorityclasses"}, Verbs: []string{"get", "update", "patch", "delete"}},
 	{APIGroups: []string{"node.k8s.io"}, Resources: []string{"runtimeclasses"}, Verbs: []string{"get", "update", "patch", "delete"}},
+}
+
+// impersonatedUserExtras are the chart's default rbac.impersonateUserExtras.
+var impersonatedUserExtras = []string{"userextras/scopes", "userextras/authentication.kubernetes.io/credential-id",
+	"userextras/authentication.kubernetes.io/node-name", "userextras/authentication.kubernetes.io/node-uid",
+	"userextras/authentication.kubernetes.io/pod-name", "userextras/authentication.kubernetes.io/pod-uid"}
+
+// impersonateOnResourceVerbs and impersonateOnNonResourceVerbs are the request verbs (RequestInfoFactory's;
+// the lower-case HTTP method of a non-resource request) a caller impersonated in mode user-info may use: all.
+var (
+	impersonateOnResourceVerbs    = impersonateOn("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "proxy")
+	impersonateOnNonResourceVerbs = impersonateOn("get", "head", "options", "post", "put", "patch", "delete")
+)
+
+func impersonateOn(verbs ...string) []string {
+	out := make([]string, len(verbs))
+	for i, v := range verbs {
+		out[i] = "impersonate-on:user-info:" + v
+	}
+	return out
 }
 
 // StartProxy runs the tenant-proxy binary with extra flags and returns once /readyz answers ok.

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/transport"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/request"
 )
 
 // The two ways the proxy tells the API server who the caller is. Both are set by hand rather than with
@@ -17,13 +19,14 @@ import (
 // (the proxy already clones it once to strip identity headers), and the auth-proxy one hard-codes the
 // default X-Remote-* names where the API server may be configured with others.
 
-// setImpersonation adds the Impersonate-* headers that client-go's impersonating round tripper adds.
+// setImpersonation adds the Impersonate-* headers that client-go's impersonating round tripper adds, with
+// the groups of request.ImpersonationGroups (a ServiceAccount's derived groups are left to the API server).
 func setImpersonation(h http.Header, u user.Info) {
 	h[transport.ImpersonateUserHeader] = []string{u.GetName()}
 	if uid := u.GetUID(); uid != "" {
 		h[transport.ImpersonateUIDHeader] = []string{uid}
 	}
-	if groups := u.GetGroups(); len(groups) > 0 {
+	if groups := request.ImpersonationGroups(u); len(groups) > 0 {
 		h[transport.ImpersonateGroupHeader] = slices.Clip(groups) // an Add must not write into u's array
 	}
 	for key, values := range u.GetExtra() {

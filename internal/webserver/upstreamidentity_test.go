@@ -11,6 +11,8 @@ import (
 
 	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/endpoints/filters/impersonation"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
@@ -108,25 +110,82 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// TestImpersonationHeadersMatchClientGo: setImpersonation writes exactly what client-go's impersonating
-// round tripper (which the API server's impersonation filter is tested against) writes.
-func TestImpersonationHeadersMatchClientGo(t *testing.T) {
-	for _, tt := range identityCases {
-		t.Run(tt.name, func(t *testing.T) {
-			var want http.Header
-			rt := transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{
-				UserName: tt.user.Name, UID: tt.user.UID, Groups: tt.user.Groups, Extra: tt.user.Extra,
-			}, roundTripFunc(func(r *http.Request) (*http.Response, error) { want = r.Header; return nil, nil }))
-			_, _ = rt.RoundTrip(&http.Request{Header: http.Header{}})
-			got := http.Header{}
-			setImpersonation(got, tt.user)
-			for _, h := range []http.Header{got, want} {
-				for k, v := range h {
-					h[k] = slices.Sorted(slices.Values(v)) // extras come from a map, in any order
+// TestImpersonationHeadersReadBackExactly: what setImpersonation writes, the API server's impersonation
+// filters (legacy, and constrained, which kube-apiserver runs since 1.36) turn back into the same user, with
+// system:authenticated added as for any impersonated user. The request is handled, so nothing was refused.
+func TestImpersonationHeadersReadBackExactly(t *testing.T) {
+	allowAll := authorizer.AuthorizerFunc(func(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
+		return authorizer.DecisionAllow, "", nil
+	})
+	filters := map[string]func(http.Handler) http.Handler{
+		"legacy": func(h http.Handler) http.Handler { return impersonation.WithImpersonation(h, allowAll, codecs) },
+		"constrained": func(h http.Handler) http.Handler {
+			return impersonation.WithConstrainedImpersonation(h, allowAll, codecs)
+		},
+	}
+	for name, filter := range filters {
+		for _, tt := range identityCases {
+			t.Run(name+"/"+tt.name, func(t *testing.T) {
+				var got user.Info
+				h := filter(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got, _ = apirequest.UserFrom(r.Context()) }))
+				r := httptest.NewRequest(http.MethodGet, "/api/v1/namespaces/apps/configmaps", nil)
+				r = r.WithContext(apirequest.WithRequestInfo(apirequest.WithUser(r.Context(), &user.DefaultInfo{Name: "system:serviceaccount:tenant-proxy-system:tenant-proxy"}),
+					&apirequest.RequestInfo{IsResourceRequest: true, Verb: "list", APIVersion: "v1", Namespace: "apps", Resource: "configmaps"}))
+				setImpersonation(r.Header, tt.user)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				if got == nil {
+					t.Fatalf("impersonation refused: %d %s", rec.Code, rec.Body)
 				}
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("setImpersonation = %v, client-go = %v", got, want)
+				want := &user.DefaultInfo{Name: tt.user.Name, UID: tt.user.UID, Groups: tt.user.Groups, Extra: tt.user.Extra}
+				if !slices.Contains(want.Groups, user.AllAuthenticated) {
+					want.Groups = append(slices.Clip(want.Groups), user.AllAuthenticated)
+				}
+				if got.GetName() != want.Name || got.GetUID() != want.UID || !slices.Equal(got.GetGroups(), want.Groups) || !equalExtra(got.GetExtra(), want.Extra) {
+					t.Fatalf("API server read %+v, want %+v", got, want)
+				}
+			})
+		}
+	}
+}
+
+func equalExtra(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestServiceAccountGroupsLeftToTheAPIServer: only the exact groups the API server derives for a
+// ServiceAccount are left out of Impersonate-Group; any other set is sent as it is.
+func TestServiceAccountGroupsLeftToTheAPIServer(t *testing.T) {
+	tests := []struct {
+		name   string
+		user   string
+		groups []string
+		sent   bool
+	}{
+		{"derived, with system:authenticated", "system:serviceaccount:apps:robot", []string{"system:serviceaccounts", "system:serviceaccounts:apps", "system:authenticated"}, false},
+		{"derived, without system:authenticated", "system:serviceaccount:apps:robot", []string{"system:serviceaccounts", "system:serviceaccounts:apps"}, false},
+		{"another namespace's group", "system:serviceaccount:apps:robot", []string{"system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"}, true},
+		{"an extra group", "system:serviceaccount:apps:robot", []string{"system:serviceaccounts", "system:serviceaccounts:apps", "system:authenticated", "system:masters"}, true},
+		{"a group missing", "system:serviceaccount:apps:robot", []string{"system:serviceaccounts", "system:authenticated"}, true},
+		{"another order", "system:serviceaccount:apps:robot", []string{"system:serviceaccounts:apps", "system:serviceaccounts", "system:authenticated"}, true},
+		{"not a ServiceAccount", "alice", []string{"system:serviceaccounts", "system:serviceaccounts:apps", "system:authenticated"}, true},
+		{"malformed ServiceAccount name", "system:serviceaccount:apps", []string{"system:serviceaccounts", "system:serviceaccounts:apps"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			setImpersonation(h, &user.DefaultInfo{Name: tt.user, Groups: tt.groups})
+			got, sent := h[transport.ImpersonateGroupHeader]
+			if sent != tt.sent || (sent && !slices.Equal(got, tt.groups)) {
+				t.Fatalf("Impersonate-Group = %v (sent %v), want sent %v", got, sent, tt.sent)
 			}
 		})
 	}

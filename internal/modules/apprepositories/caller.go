@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/helmrepo"
+	"github.com/tenant-proxy/tenant-proxy/internal/request"
 )
 
 // GVR is Kubeapps' AppRepository resource (CRD in charts/tenant-proxy).
@@ -37,7 +38,7 @@ func CallerConfig(base *rest.Config, u user.Info, auditID string) *rest.Config {
 	cfg.Impersonate = rest.ImpersonationConfig{
 		UserName: u.GetName(),
 		UID:      u.GetUID(),
-		Groups:   u.GetGroups(),
+		Groups:   request.ImpersonationGroups(u),
 		Extra:    u.GetExtra(),
 	}
 	if auditID != "" {
