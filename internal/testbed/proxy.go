@@ -14,10 +14,13 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/tenant-proxy/tenant-proxy/internal/chart"
 )
 
 // Proxy is a tenant-proxy process running against the cluster as its own ServiceAccount, with the least
-// privilege it needs (impersonation and reviews), exactly as the Helm chart deploys it.
+// privilege it needs (impersonation and reviews): the Helm chart's ClusterRole.
 type Proxy struct {
 	URL        string // https://127.0.0.1:<port>
 	CAFile     string // CA of the proxy's serving certificate (the cluster CA)
@@ -33,60 +36,34 @@ const (
 	ProxyServiceAccount = "tenant-proxy"
 )
 
-// proxyClusterRole is the proxy's least privilege, the chart's default ClusterRole: impersonate callers,
-// review their credentials and permissions, and read the cluster's client CA. Wildcards only in the
-// impersonate-on rules, which name the requests a constrained impersonation may make (all of them: the proxy
-// forwards any request as its caller). The only writes are the granted Update and Delete of nodes and
-// classes for tenant owners (the chart's rbac.clusterScopedWrites), which the proxy performs with its own
-// identity.
-var proxyClusterRole = []rbacv1.PolicyRule{
-	// Users are impersonated in constrained mode "user-info" only; ServiceAccounts in legacy mode, by name,
-	// UID and extras (their groups are left to the API server).
-	{APIGroups: []string{"authentication.k8s.io"}, Resources: append([]string{"users", "groups", "uids"}, impersonatedUserExtras...), Verbs: []string{"impersonate:user-info"}},
-	{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: impersonateOnResourceVerbs},
-	{NonResourceURLs: []string{"*"}, Verbs: impersonateOnNonResourceVerbs},
-	{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"impersonate"}},
-	{APIGroups: []string{"authentication.k8s.io"}, Resources: append([]string{"uids"}, impersonatedUserExtras...), Verbs: []string{"impersonate"}},
-	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
-	{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
-	// The tenant index: namespaces and Capsule's tenancy, read only.
-	{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"list", "watch"}},
-	{APIGroups: []string{"capsule.clastix.io"}, Resources: []string{"tenants"}, Verbs: []string{"list", "watch"}},
-	{APIGroups: []string{"capsule.clastix.io"}, Resources: []string{"capsuleconfigurations"}, ResourceNames: []string{"default"}, Verbs: []string{"list", "watch"}},
-	// The cluster-scoped resources filtered per tenant, read only.
-	{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list", "watch"}},
-	{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}, Verbs: []string{"list", "watch"}},
-	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingressclasses"}, Verbs: []string{"list", "watch"}},
-	{APIGroups: []string{"scheduling.k8s.io"}, Resources: []string{"priorityclasses"}, Verbs: []string{"list", "watch"}},
-	{APIGroups: []string{"node.k8s.io"}, Resources: []string{"runtimeclasses"}, Verbs: []string{"list", "watch"}},
-	{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"list", "watch"}},
-	// Granted Update/Delete by tenant owners: a live get, then update/patch/delete of the object itself
-	// (no subresources, no create, no deletecollection).
-	{APIGroups: []string{""}, Resources: []string{"nodes", "persistentvolumes"}, Verbs: []string{"get", "update", "patch", "delete"}},
-	{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}, Verbs: []string{"get", "update", "patch", "delete"}},
-	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingressclasses"}, Verbs: []string{"get", "update", "patch", "delete"}},
-	{APIGroups: []string{"scheduling.k8s.io"}, Resources: []string{"priorityclasses"}, Verbs: []string{"get", "update", "patch", "delete"}},
-	{APIGroups: []string{"node.k8s.io"}, Resources: []string{"runtimeclasses"}, Verbs: []string{"get", "update", "patch", "delete"}},
-}
-
-// impersonatedUserExtras are the chart's default rbac.impersonateUserExtras.
-var impersonatedUserExtras = []string{"userextras/scopes", "userextras/authentication.kubernetes.io/credential-id",
-	"userextras/authentication.kubernetes.io/node-name", "userextras/authentication.kubernetes.io/node-uid",
-	"userextras/authentication.kubernetes.io/pod-name", "userextras/authentication.kubernetes.io/pod-uid"}
-
-// impersonateOnResourceVerbs and impersonateOnNonResourceVerbs are the request verbs (RequestInfoFactory's;
-// the lower-case HTTP method of a non-resource request) a caller impersonated in mode user-info may use: all.
-var (
-	impersonateOnResourceVerbs    = impersonateOn("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "proxy")
-	impersonateOnNonResourceVerbs = impersonateOn("get", "head", "options", "post", "put", "patch", "delete")
-)
-
-func impersonateOn(verbs ...string) []string {
-	out := make([]string, len(verbs))
-	for i, v := range verbs {
-		out[i] = "impersonate-on:user-info:" + v
+// proxyClusterRole is the chart's ClusterRole, rendered as `helm template` renders it with
+// rbac.clusterScopedWrites (the suite tests granted writes), so the test bed grants exactly what the chart
+// does and the two cannot drift apart.
+func proxyClusterRole(ctx context.Context) (*rbacv1.ClusterRole, error) {
+	dir, err := chart.Dir()
+	if err != nil {
+		return nil, err
 	}
-	return out
+	manifest, err := chart.Render(ctx, dir, chart.Options{Namespace: ProxyNamespace,
+		Values: map[string]any{"rbac": map[string]any{"clusterScopedWrites": true}}})
+	if err != nil {
+		return nil, err
+	}
+	objs, err := chart.Decode(manifest)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		if o.GetKind() != "ClusterRole" {
+			continue
+		}
+		var rendered rbacv1.ClusterRole
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &rendered); err != nil {
+			return nil, fmt.Errorf("chart ClusterRole: %w", err)
+		}
+		return &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "tenant-proxy"}, Rules: rendered.Rules}, nil
+	}
+	return nil, fmt.Errorf("the chart renders no ClusterRole")
 }
 
 // StartProxy runs the tenant-proxy binary with extra flags and returns once /readyz answers ok.
@@ -160,7 +137,10 @@ func (c *Cluster) UpstreamFrontProxyArgs(name string) ([]string, error) {
 // proxyIdentity creates the proxy's ServiceAccount and RBAC and returns a token for it.
 func (c *Cluster) proxyIdentity(ctx context.Context) (string, error) {
 	client := c.AdminClient
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "tenant-proxy"}, Rules: proxyClusterRole}
+	role, err := proxyClusterRole(ctx)
+	if err != nil {
+		return "", err
+	}
 	if _, err := client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("proxy ClusterRole: %w", err)
 	}
