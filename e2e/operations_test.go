@@ -308,3 +308,37 @@ func waitProxyRecord(t *testing.T, keep func(audit.Record) bool) audit.Record {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// startupPagesLine is the proxy's log line once it gave back the executable pages start-up touched.
+var startupPagesLine = regexp.MustCompile(`"Released start-up pages of the executable" residentMiBBefore=(\d+) residentMiBAfter=(\d+)`)
+
+// TestOperationsStartupPagesReleased: once ready, each proxy drops the executable pages package
+// initialisation touched from its resident set (most of them), and keeps serving: the code it runs
+// afterwards faults back in from the page cache.
+func TestOperationsStartupPagesReleased(t *testing.T) {
+	forEachUpstreamMode(t, func(t *testing.T, _ upstreamMode) {
+		var m []string
+		deadline := time.Now().Add(30 * time.Second)
+		for m == nil && time.Now().Before(deadline) {
+			logs, err := os.ReadFile(env.proxy.LogPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m = startupPagesLine.FindStringSubmatch(string(logs)); m == nil {
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		if m == nil {
+			t.Fatal("the proxy's log never said it released its start-up pages")
+		}
+		before, _ := strconv.Atoi(m[1])
+		after, _ := strconv.Atoi(m[2])
+		if before < 16 || after > before/4 {
+			t.Fatalf("resident executable pages %d MiB before the release, %d MiB after: want most of them released", before, after)
+		}
+		status, _, body := do(t, rawClient(t, env.users["alice"]), http.MethodGet, "/api/v1/namespaces/team-a/configmaps", nil, "")
+		if status != http.StatusOK {
+			t.Fatalf("list after the release = %d %s", status, body)
+		}
+	})
+}

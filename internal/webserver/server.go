@@ -25,6 +25,7 @@ import (
 	"github.com/tenant-proxy/tenant-proxy/internal/audit"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules"
 	"github.com/tenant-proxy/tenant-proxy/internal/request"
+	"github.com/tenant-proxy/tenant-proxy/internal/startuppages"
 )
 
 // Server is a configured, not yet running, proxy.
@@ -257,8 +258,29 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("serving: %w", err)
 	}
+	go s.releaseStartupPagesWhenReady(ctx)
 	<-stopped
 	return nil
+}
+
+// releaseStartupPagesWhenReady waits until the proxy is ready, when start-up (package initialisation, flag
+// parsing, the first cache sync) is over, and then drops the executable pages it touched from the resident set.
+func (s *Server) releaseStartupPagesWhenReady(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for s.ready(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	before, after, err := startuppages.Release()
+	if err != nil {
+		klog.V(2).InfoS("Start-up pages of the executable not released", "err", err)
+		return
+	}
+	klog.InfoS("Released start-up pages of the executable", "residentMiBBefore", before.Resident>>20, "residentMiBAfter", after.Resident>>20)
 }
 
 // withHealth answers the probes without credentials; everything else goes through the chain.

@@ -14,7 +14,7 @@ import (
 
 // Tenants are Capsule's capsule.clastix.io/v1beta2 tenants, a custom resource: each owner granted List sees
 // the Tenants they own. They are served from the tenant index's own informer, which keeps the full objects
-// as the API server returns them, less metadata.managedFields (the index drops them to save memory; kubectl
+// as the API server returns them, as JSON (tenants.StoredTenant), less metadata.managedFields (the index drops them to save memory; kubectl
 // hides them by default). The API server renders a custom resource's table from the CRD's
 // additionalPrinterColumns; this one is a plain NAME, AGE table instead of Capsule's State, Namespace quota,
 // Namespace count, Node selector, Ready and Status columns.
@@ -28,6 +28,7 @@ var Tenants = Resource{
 		return list
 	},
 	IndexInformer: (*tenants.Index).TenantInformer,
+	Served:        tenants.ServedTenant,
 	Columns:       []metav1.TableColumnDefinition{ageColumn},
 	Cells:         func(obj runtime.Object) []any { return []any{age(obj)} },
 	Unstructured:  true,

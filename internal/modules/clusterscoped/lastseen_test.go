@@ -14,7 +14,11 @@ func TestLastSeenNeverShowsTheNewState(t *testing.T) {
 		Parameters: map[string]string{"key": "oil-value"}}
 	after := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "fast", ResourceVersion: "11", Labels: map[string]string{"tier": "gas"}},
 		Parameters: map[string]string{"key": "gas-secret-value"}}
-	got := lastSeen(before, after).(*storagev1.StorageClass)
+	obj, err := lastSeen(before, after, StorageClasses.served)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := obj.(*storagev1.StorageClass)
 	if got.Labels["tier"] != "oil" || got.Parameters["key"] != "oil-value" || got.ResourceVersion != "11" {
 		t.Fatalf("DELETED object = %+v, want the old state at resource version 11", got)
 	}

@@ -30,11 +30,26 @@ type Resource struct {
 	Informer func(informers.SharedInformerFactory) cache.SharedIndexInformer
 	// IndexInformer, when set instead of Informer, is an informer the tenant index already runs.
 	IndexInformer func(*tenants.Index) cache.SharedIndexInformer
-	// Unstructured marks a custom resource, cached and served as unstructured objects.
+	// Unstructured marks a custom resource, served as unstructured objects.
 	Unstructured bool
-	Columns      []metav1.TableColumnDefinition
+	// Served, when set, builds the object served for a cached one, which the cache keeps in another form;
+	// otherwise a deep copy is served.
+	Served  func(cached runtime.Object) (runtime.Object, error)
+	Columns []metav1.TableColumnDefinition
 	// Columns and Cells follow the Name column, in kubectl's order.
 	Cells func(runtime.Object) []any
+}
+
+// served is what a response gets for a cached object: never the cached object, which every request shares.
+func (r Resource) served(cached runtime.Object) (runtime.Object, error) {
+	if r.Served != nil {
+		obj, err := r.Served(cached)
+		if err != nil {
+			return nil, fmt.Errorf("serving cached %s: %w", r.Resource.Resource, err)
+		}
+		return obj, nil
+	}
+	return cached.DeepCopyObject(), nil
 }
 
 func column(name, description string) metav1.TableColumnDefinition {

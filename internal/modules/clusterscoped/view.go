@@ -70,7 +70,11 @@ func (v *callerView) Get(_ context.Context, name string, _ *metav1.GetOptions) (
 		return nil, notFound
 	}
 	// The encoders set the kind on what they encode; the cached object is shared by every request.
-	return obj.DeepCopyObject(), nil
+	served, err := v.resource.served(obj)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	return served, nil
 }
 
 // Watch follows the visible objects, including those that enter or leave the set by a change of labels.
@@ -80,6 +84,7 @@ func (v *callerView) Watch(ctx context.Context, opts *metainternalversion.ListOp
 		return err == nil && v.allows(obj) && selects(opts, m)
 	}
 	return startWatch(ctx, v.informer, visible, watchOptions{
+		served:          v.resource.served,
 		resourceVersion: opts.ResourceVersion,
 		initialEvents:   opts.SendInitialEvents,
 		bookmarks:       opts.AllowWatchBookmarks,
@@ -117,9 +122,11 @@ func (v *callerView) List(_ context.Context, opts *metainternalversion.ListOptio
 		if err != nil || m.GetName() <= after || !v.allows(obj) || !selects(opts, m) {
 			continue
 		}
-		if _, shared := obj.(runtime.Unstructured); shared {
+		if _, shared := obj.(runtime.Unstructured); shared || v.resource.Served != nil {
 			// SetList copies typed items, but an unstructured item's copy shares the cached object's maps.
-			obj = obj.DeepCopyObject()
+			if obj, err = v.resource.served(obj); err != nil {
+				return nil, apierrors.NewInternalError(err)
+			}
 		}
 		visible = append(visible, obj)
 	}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 )
 
 // filteredWatch streams one caller's view of an informer's events: an object that starts being visible
@@ -27,6 +28,8 @@ type filteredWatch struct {
 	// replay decides which objects already in the cache are sent as ADDED when the watch starts.
 	replay func(runtime.Object) bool
 
+	// served builds the object an event carries from a cached one.
+	served   func(runtime.Object) (runtime.Object, error)
 	events   chan watch.Event // from the informer's handler; never closed, so a late handler cannot panic
 	result   chan watch.Event
 	done     chan struct{}
@@ -37,9 +40,21 @@ func (w *filteredWatch) ResultChan() <-chan watch.Event { return w.result }
 
 func (w *filteredWatch) Stop() { w.stopOnce.Do(func() { close(w.done) }) }
 
-func (w *filteredWatch) send(typ watch.EventType, obj runtime.Object) {
+// send sends an event with the served form of cached, the informer's object.
+func (w *filteredWatch) send(typ watch.EventType, cached runtime.Object) {
+	w.sendBuilt(typ, func() (runtime.Object, error) { return w.served(cached) })
+}
+
+func (w *filteredWatch) sendBuilt(typ watch.EventType, build func() (runtime.Object, error)) {
+	obj, err := build()
+	if err != nil {
+		// The client re-establishes its watch rather than miss an event.
+		klog.ErrorS(err, "Ending a filtered watch")
+		w.Stop()
+		return
+	}
 	select {
-	case w.events <- watch.Event{Type: typ, Object: obj.DeepCopyObject()}:
+	case w.events <- watch.Event{Type: typ, Object: obj}:
 	case <-w.done:
 	}
 }
@@ -66,7 +81,7 @@ func (w *filteredWatch) handler() cache.ResourceEventHandler {
 			case was:
 				// Like kube-apiserver: the state the caller last saw, at the new resource version. The new
 				// state is outside the caller's view (another tenant's labels, claim, pool).
-				w.send(watch.Deleted, lastSeen(before, after))
+				w.sendBuilt(watch.Deleted, func() (runtime.Object, error) { return lastSeen(before, after, w.served) })
 			}
 		},
 		DeleteFunc: func(obj any) {
@@ -88,6 +103,8 @@ type watchOptions struct {
 	newEmptyBookmark func() runtime.Object
 	// granted reports whether the caller still holds the grant the watch started with; nil: always.
 	granted func() bool
+	// served builds an event's object from a cached one.
+	served func(runtime.Object) (runtime.Object, error)
 }
 
 // regrantInterval is how often an idle watch checks that its grant still holds.
@@ -119,7 +136,7 @@ func startWatch(ctx context.Context, informer cache.SharedIndexInformer, visible
 			return err == nil && rv > from
 		}
 	}
-	w := &filteredWatch{visible: visible, replay: replay, events: make(chan watch.Event), result: make(chan watch.Event), done: make(chan struct{})}
+	w := &filteredWatch{served: opts.served, visible: visible, replay: replay, events: make(chan watch.Event), result: make(chan watch.Event), done: make(chan struct{})}
 	reg, err := informer.AddEventHandler(w.handler())
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("watching the cache: %w", err))
@@ -181,13 +198,16 @@ func startWatch(ctx context.Context, informer cache.SharedIndexInformer, visible
 	return w, nil
 }
 
-// lastSeen is a copy of before carrying after's resource version.
-func lastSeen(before, after runtime.Object) runtime.Object {
-	obj := before.DeepCopyObject()
+// lastSeen is before, as served, carrying after's resource version.
+func lastSeen(before, after runtime.Object, served func(runtime.Object) (runtime.Object, error)) (runtime.Object, error) {
+	obj, err := served(before)
+	if err != nil {
+		return nil, err
+	}
 	if m, err := meta.Accessor(obj); err == nil {
 		if a, err := meta.Accessor(after); err == nil {
 			m.SetResourceVersion(a.GetResourceVersion())
 		}
 	}
-	return obj
+	return obj, nil
 }

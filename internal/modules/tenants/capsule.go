@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	kjson "sigs.k8s.io/json"
 )
 
 // The Capsule resources the index reads. Only the fields below are decoded: importing Capsule's own
@@ -47,6 +48,9 @@ type subject struct {
 // tenantFields is the part of a v1beta2 Tenant that decides who owns it, which namespaces it has, and
 // which cluster-scoped objects its owners may read through the proxy.
 type tenantFields struct {
+	Metadata struct {
+		Annotations map[string]string `json:"annotations,omitempty"`
+	} `json:"metadata"`
 	Spec struct {
 		Owners          []ownerFields      `json:"owners,omitempty"`
 		NodeSelector    map[string]string  `json:"nodeSelector,omitempty"`
@@ -112,12 +116,13 @@ type tenant struct {
 	classes          map[Kind]*allowedList
 }
 
-func decodeTenant(u *unstructured.Unstructured) (*tenant, error) {
+func decodeTenant(s *StoredTenant) (*tenant, error) {
 	var f tenantFields
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &f); err != nil {
-		return nil, fmt.Errorf("decoding tenant %s: %w", u.GetName(), err)
+	// Case-sensitive, as the API server decodes: "Owners" is not "owners".
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(s.json, &f); err != nil {
+		return nil, fmt.Errorf("decoding tenant %s: %w", s.Name, err)
 	}
-	t := &tenant{name: u.GetName(), uid: u.GetUID(), rv: parseResourceVersion(u.GetResourceVersion()), generation: u.GetGeneration(), namespaces: map[string]struct{}{}}
+	t := &tenant{name: s.Name, uid: s.UID, rv: parseResourceVersion(s.ResourceVersion), generation: s.Generation, namespaces: map[string]struct{}{}}
 	t.ownerGrants = map[subject]grants{}
 	specOwners := make([]subject, 0, len(f.Spec.Owners))
 	for _, o := range f.Spec.Owners {
@@ -131,7 +136,7 @@ func decodeTenant(u *unstructured.Unstructured) (*tenant, error) {
 			}
 		}
 	}
-	t.annotationGrants = annotationGrants(u.GetAnnotations())
+	t.annotationGrants = annotationGrants(f.Metadata.Annotations)
 	if len(f.Spec.NodeSelector) > 0 {
 		t.nodes.selector = labels.SelectorFromSet(f.Spec.NodeSelector)
 	}

@@ -24,6 +24,16 @@ func toUnstructured(t *testing.T, obj any) *unstructured.Unstructured {
 	return &unstructured.Unstructured{Object: m}
 }
 
+// storedTestTenant is obj as the tenant informer keeps it.
+func storedTestTenant(t *testing.T, obj any) *StoredTenant {
+	t.Helper()
+	stored, err := newStoredTenant(toUnstructured(t, obj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stored
+}
+
 func TestDecodeTenantReadsCapsuleV1beta2(t *testing.T) {
 	owner := func(kind rbac.OwnerKind, name string) rbac.OwnerSpec {
 		return rbac.OwnerSpec{CoreOwnerSpec: rbac.CoreOwnerSpec{UserSpec: rbac.UserSpec{Kind: kind, Name: name}}}
@@ -43,7 +53,7 @@ func TestDecodeTenantReadsCapsuleV1beta2(t *testing.T) {
 			Namespaces: []string{"oil-dev", "oil-prod"},
 		},
 	}
-	got, err := decodeTenant(toUnstructured(t, tnt))
+	got, err := decodeTenant(storedTestTenant(t, tnt))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,24 +67,22 @@ func BenchmarkIndexMemory(b *testing.B) {
 			}
 			b.ReportMetric(perObject, "B/namespace")
 		})
-		b.Run(fmt.Sprintf("tenant/dropManagedFields=%t", drop), func(b *testing.B) {
+		b.Run(fmt.Sprintf("tenant/unstructured/dropManagedFields=%t", drop), func(b *testing.B) {
 			var perObject float64
 			for b.Loop() {
 				ix := newIndex("", 0)
 				perObject = retainedBytes(b, n/10, func(i int) any {
-					obj, _, err := unstructured.UnstructuredJSONScheme.Decode(tenantJSON, nil, nil)
-					if err != nil {
-						b.Fatal(err)
-					}
-					u := obj.(*unstructured.Unstructured)
-					u.SetName(fmt.Sprintf("t%04d", i))
-					u.SetUID(types.UID(u.GetName()))
+					u := decodeTestTenant(b, tenantJSON, i)
 					if drop {
 						if _, err := dropManagedFields(u); err != nil {
 							b.Fatal(err)
 						}
 					}
-					t, err := decodeTenant(u)
+					stored, err := newStoredTenant(u.DeepCopy())
+					if err != nil {
+						b.Fatal(err)
+					}
+					t, err := decodeTenant(stored)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -96,4 +94,36 @@ func BenchmarkIndexMemory(b *testing.B) {
 			b.ReportMetric(perObject, "B/tenant")
 		})
 	}
+	// What the informer keeps since storeTenant: JSON without managedFields and a little metadata.
+	b.Run("tenant/stored", func(b *testing.B) {
+		var perObject float64
+		for b.Loop() {
+			ix := newIndex("", 0)
+			perObject = retainedBytes(b, n/10, func(i int) any {
+				stored, err := storeTenant(decodeTestTenant(b, tenantJSON, i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				t, err := decodeTenant(stored.(*StoredTenant))
+				if err != nil {
+					b.Fatal(err)
+				}
+				ix.setTenant(t, false)
+				return stored
+			})
+			runtime.KeepAlive(ix)
+		}
+		b.ReportMetric(perObject, "B/tenant")
+	})
+}
+
+func decodeTestTenant(b *testing.B, tenantJSON []byte, i int) *unstructured.Unstructured {
+	obj, _, err := unstructured.UnstructuredJSONScheme.Decode(tenantJSON, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := obj.(*unstructured.Unstructured)
+	u.SetName(fmt.Sprintf("t%04d", i))
+	u.SetUID(types.UID(u.GetName()))
+	return u
 }

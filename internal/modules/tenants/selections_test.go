@@ -51,7 +51,7 @@ func selectionTenant(t *testing.T, annotations map[string]string) *tenant {
 			RuntimeClasses:  allowed([]string{"gvisor"}, "", nil),
 		},
 	}
-	got, err := decodeTenant(toUnstructured(t, tnt))
+	got, err := decodeTenant(storedTestTenant(t, tnt))
 	if err != nil {
 		t.Fatal(err)
 	}
