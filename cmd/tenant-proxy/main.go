@@ -18,9 +18,10 @@ func main() {
 // tuneRuntime trades a little memory for CPU on the request path, unless the operator chose otherwise with
 // GOGC or GOMEMLIMIT: the proxy's live heap is small, so the default GOGC=100 collects very often under
 // load (about a tenth of its CPU in profiles), and a soft memory limit keeps the larger target bounded. The
-// limit sits just above the live heap at 10,000 namespaces with 500 open watches (about 80 MB with stacks, see
-// bench/results.md); below it GOGC=400 rules. Resident memory is the runtime's plus the executable's pages the
-// process has touched (RssFile, about 55 MiB idle), which no runtime setting bounds.
+// limit sits about 25 MiB above the live heap and stacks at 10,000 namespaces with 500 open watches (about
+// 72 MiB, see bench/results.md); below it GOGC=400 rules. Resident memory is the runtime's plus the
+// executable's pages in use (RssFile, 30-50 MiB once the start-up pages are released), which no runtime
+// setting bounds.
 // Audit-IDs come from a pool of random bytes instead of one getrandom call per request.
 //
 // Unless GOMAXPROCS is set, the proxy runs on a quarter of the CPUs Go would use (at least one). Each request
@@ -37,7 +38,7 @@ func tuneRuntime() {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(112 << 20)
+		debug.SetMemoryLimit(96 << 20)
 	}
 	uuid.EnableRandPool()
 }
