@@ -14,8 +14,8 @@ import (
 
 // Tenants are Capsule's capsule.clastix.io/v1beta2 tenants, a custom resource: each owner granted List sees
 // the Tenants they own. They are served from the tenant index's own informer, which keeps the full objects
-// as the API server returns them, as JSON (tenants.StoredTenant), less metadata.managedFields (the index drops them to save memory; kubectl
-// hides them by default). The API server renders a custom resource's table from the CRD's
+// as the API server returns them, kept as JSON (tenants.StoredTenant), less metadata.managedFields (the
+// index drops them to save memory; kubectl hides them by default). The API server renders a custom resource's table from the CRD's
 // additionalPrinterColumns; this one is a plain NAME, AGE table instead of Capsule's State, Namespace quota,
 // Namespace count, Node selector, Ready and Status columns.
 var Tenants = Resource{
