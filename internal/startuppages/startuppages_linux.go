@@ -15,16 +15,9 @@ import (
 // and never written, so no content is lost: a later access reads the same bytes from the page cache. The
 // writable data segment is left alone, because there the advice would discard the process's own writes.
 func Release() (before, after Usage, err error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return before, after, fmt.Errorf("finding the executable: %w", err)
-	}
-	regions, err := readOnlyRegions(exe)
+	regions, err := executableRegions()
 	if err != nil {
 		return before, after, err
-	}
-	if len(regions) == 0 {
-		return before, after, fmt.Errorf("no read-only mapping of %s in /proc/self/smaps", exe)
 	}
 	before = usage(regions)
 	for _, r := range regions {
@@ -38,15 +31,28 @@ func Release() (before, after Usage, err error) {
 
 // Resident reports the resident size of the executable's read-only mappings.
 func Resident() (Usage, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return Usage{}, fmt.Errorf("finding the executable: %w", err)
-	}
-	regions, err := readOnlyRegions(exe)
+	regions, err := executableRegions()
 	if err != nil {
 		return Usage{}, err
 	}
 	return usage(regions), nil
+}
+
+// executableRegions lists the private, non-writable mappings of this process's executable.
+func executableRegions() ([]region, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding the executable: %w", err)
+	}
+	data, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return nil, fmt.Errorf("reading /proc/self/smaps: %w", err)
+	}
+	regions, err := parseRegions(data, exe)
+	if err == nil && len(regions) == 0 {
+		err = fmt.Errorf("no read-only mapping of %s in /proc/self/smaps", exe)
+	}
+	return regions, err
 }
 
 func usage(regions []region) Usage {
@@ -61,15 +67,6 @@ func usage(regions []region) Usage {
 type region struct {
 	start, end uintptr
 	resident   int64 // bytes
-}
-
-// readOnlyRegions lists the private, non-writable mappings of exe in /proc/self/smaps.
-func readOnlyRegions(exe string) ([]region, error) {
-	data, err := os.ReadFile("/proc/self/smaps")
-	if err != nil {
-		return nil, fmt.Errorf("reading /proc/self/smaps: %w", err)
-	}
-	return parseRegions(data, exe)
 }
 
 // parseRegions reads the private, non-writable mappings of exe from smaps content.

@@ -119,3 +119,36 @@ func TestTenantReferencesTrustOnlyCapsuleTenantOwnerReferences(t *testing.T) {
 		t.Errorf("tenantReferences = %v, want [a b]", got)
 	}
 }
+
+// TestDecodeTenantIsCaseSensitive: the stored JSON is read as the API server reads it, so a field that only
+// differs in case from a real one (which a structural schema would have pruned anyway) grants nothing.
+func TestDecodeTenantIsCaseSensitive(t *testing.T) {
+	tests := []struct {
+		name, spec string
+		wantOwners int
+	}{
+		{"owners", `{"owners":[{"kind":"User","name":"alice"}]}`, 1},
+		{"Owners", `{"Owners":[{"kind":"User","name":"alice"}]}`, 0},
+		{"Kind and Name", `{"owners":[{"Kind":"User","Name":"alice"}]}`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := &unstructured.Unstructured{}
+			doc := `{"apiVersion":"capsule.clastix.io/v1beta2","kind":"Tenant","metadata":{"name":"oil","uid":"u1","resourceVersion":"7"},"spec":` + tt.spec + `}`
+			if err := u.UnmarshalJSON([]byte(doc)); err != nil {
+				t.Fatal(err)
+			}
+			stored, err := newStoredTenant(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodeTenant(stored)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.owners) != tt.wantOwners {
+				t.Fatalf("owners = %v, want %d", got.owners, tt.wantOwners)
+			}
+		})
+	}
+}
