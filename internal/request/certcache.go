@@ -57,10 +57,10 @@ func (c *verifiedCertCache) AuthenticateRequest(req *http.Request) (*authenticat
 	entry, found := c.entries[key]
 	c.mu.Unlock()
 	if found && now.Before(entry.expires) && bytes.Equal(entry.caBundle, caBundle) {
-		certCacheLookups.WithLabelValues("hit").Inc()
+		certCacheHits.Inc()
 		return entry.resp, true, nil
 	}
-	certCacheLookups.WithLabelValues("miss").Inc()
+	certCacheMisses.Inc()
 
 	resp, ok, err := c.delegate.AuthenticateRequest(req)
 	if !ok || err != nil {

@@ -12,6 +12,10 @@ var (
 		Name: "tenant_proxy_client_certificate_cache_lookups_total",
 		Help: "Client certificate authentications by cache result (hit, miss).",
 	}, []string{"result"})
+
+	// Resolved once: looking a label up hashes it, on every request.
+	tokenCacheHits, tokenCacheMisses = tokenCacheLookups.WithLabelValues("hit"), tokenCacheLookups.WithLabelValues("miss")
+	certCacheHits, certCacheMisses   = certCacheLookups.WithLabelValues("hit"), certCacheLookups.WithLabelValues("miss")
 )
 
 // Collectors returns the metrics of this package for the proxy's registry.

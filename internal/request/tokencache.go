@@ -69,10 +69,10 @@ func (c *expiryBoundedCache) AuthenticateToken(ctx context.Context, token string
 	}
 	c.mu.Unlock()
 	if found && now.Before(entry.expires) {
-		tokenCacheLookups.WithLabelValues("hit").Inc()
+		tokenCacheHits.Inc()
 		return entry.resp, entry.ok, nil
 	}
-	tokenCacheLookups.WithLabelValues("miss").Inc()
+	tokenCacheMisses.Inc()
 
 	type result struct {
 		resp *authenticator.Response

@@ -21,6 +21,7 @@ import (
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/audit"
+	"github.com/tenant-proxy/tenant-proxy/internal/growstack"
 	"github.com/tenant-proxy/tenant-proxy/internal/modules"
 	"github.com/tenant-proxy/tenant-proxy/internal/request"
 )
@@ -49,7 +50,11 @@ func (c *chain) handler() http.Handler {
 	h = c.recordCaller(h)
 	h = filters.WithAuthentication(h, c.authenticator, http.HandlerFunc(c.unauthorized), c.apiAudiences, c.requestHeader)
 	h = c.withRequestInfo(h)
-	return c.withAccounting(h)
+	h = c.withAccounting(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		growstack.Reserve() // the HTTP/2 server runs each request on a new goroutine
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (c *chain) withRequestInfo(next http.Handler) http.Handler {
@@ -64,7 +69,7 @@ func (c *chain) withRequestInfo(next http.Handler) http.Handler {
 }
 
 func (c *chain) unauthorized(w http.ResponseWriter, r *http.Request) {
-	c.metrics.authentications.WithLabelValues("failure").Inc()
+	c.metrics.unauthenticated.Inc()
 	setDecision(r, audit.Denied, "authentication")
 	filters.Unauthorized(codecs).ServeHTTP(w, r)
 }
@@ -72,7 +77,7 @@ func (c *chain) unauthorized(w http.ResponseWriter, r *http.Request) {
 // recordCaller remembers the authenticated caller before --as replaces it, for the audit record.
 func (c *chain) recordCaller(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.metrics.authentications.WithLabelValues("success").Inc()
+		c.metrics.authenticated.Inc()
 		if a := accountingFrom(r); a != nil {
 			a.authn, _ = apirequest.UserFrom(r.Context())
 			a.info, _ = apirequest.RequestInfoFrom(r.Context())

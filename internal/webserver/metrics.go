@@ -27,7 +27,9 @@ type metrics struct {
 	longRunning      *prometheus.GaugeVec
 	longRunningTotal *prometheus.CounterVec
 	authentications  *prometheus.CounterVec
-	upstreamErrors   *prometheus.CounterVec
+	// authenticated and unauthenticated are authentications' two series, looked up once.
+	authenticated, unauthenticated prometheus.Counter
+	upstreamErrors                 *prometheus.CounterVec
 }
 
 // Kinds of long-running requests.
@@ -62,6 +64,7 @@ func newMetrics() *metrics {
 			Name: "tenant_proxy_upstream_errors_total", Help: "Failed round trips to the API server by reason (unreachable, other).",
 		}, []string{"reason"}),
 	}
+	m.authenticated, m.unauthenticated = m.authentications.WithLabelValues("success"), m.authentications.WithLabelValues("failure")
 	m.registry.MustRegister(m.requests, m.latency, m.inFlight, m.longRunning, m.longRunningTotal, m.authentications, m.upstreamErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(request.Collectors()...)
