@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,7 +14,10 @@ import (
 // Release drops this process's mappings of its own executable's read-only segments (code, read-only data)
 // with madvise(MADV_DONTNEED) and returns their resident size before and after. These mappings are private
 // and never written, so no content is lost: a later access reads the same bytes from the page cache. The
-// writable data segment is left alone, because there the advice would discard the process's own writes.
+// writable data segment is left alone, because there the advice would discard the process's own writes;
+// so is every read-only mapping that holds written (anonymous) pages: in a dynamically linked build the
+// dynamic linker writes relocations (the GOT) and then makes them read-only (RELRO), and dropping those
+// pages would put the file's unrelocated bytes back, so that the next call into libc jumps to address 0.
 func Release() (before, after Usage, err error) {
 	regions, err := executableRegions()
 	if err != nil {
@@ -67,9 +71,13 @@ func usage(regions []region) Usage {
 type region struct {
 	start, end uintptr
 	resident   int64 // bytes
+	// clean: smaps says the mapping has no anonymous pages (copies the process wrote, which the file does
+	// not hold). Unknown counts as written.
+	clean bool
 }
 
-// parseRegions reads the private, non-writable mappings of exe from smaps content.
+// parseRegions reads the private, non-writable mappings of exe that hold no written pages from smaps
+// content.
 func parseRegions(data []byte, exe string) ([]region, error) {
 	var regions []region
 	current := -1 // index of the mapping whose fields follow
@@ -98,16 +106,21 @@ func parseRegions(data []byte, exe string) ([]region, error) {
 			current = len(regions) - 1
 			continue
 		}
-		if current >= 0 && fields[0] == "Rss:" && len(fields) >= 2 {
-			kb, err := strconv.ParseInt(fields[1], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("malformed Rss in %q", line)
-			}
+		if current < 0 || len(fields) < 2 || (fields[0] != "Rss:" && fields[0] != "Anonymous:") {
+			continue
+		}
+		kb, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("malformed %s in %q", strings.TrimSuffix(fields[0], ":"), line)
+		}
+		if fields[0] == "Rss:" {
 			regions[current].resident = kb << 10
+		} else {
+			regions[current].clean = kb == 0
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("scanning smaps: %w", err)
 	}
-	return regions, nil
+	return slices.DeleteFunc(regions, func(r region) bool { return !r.clean }), nil
 }
