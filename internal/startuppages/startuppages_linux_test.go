@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -76,8 +77,12 @@ func TestReleaseKeepsDynamicallyLinkedProgramsRunning(t *testing.T) {
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("no C compiler for an externally linked build:", err)
 	}
+	goTool, err := exec.LookPath("go")
+	if err != nil { // go test does not put its own go on PATH
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
 	program := filepath.Join(t.TempDir(), "dynamic")
-	build := exec.Command("go", "build", "-ldflags=-linkmode=external", "-o", program, "./testdata/dynamic")
+	build := exec.Command(goTool, "build", "-ldflags=-linkmode=external", "-o", program, "./testdata/dynamic")
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
