@@ -123,7 +123,8 @@ func (v *callerView) List(_ context.Context, opts *metainternalversion.ListOptio
 			continue
 		}
 		if _, shared := obj.(runtime.Unstructured); shared || v.resource.Served != nil {
-			// SetList copies typed items, but an unstructured item's copy shares the cached object's maps.
+			// SetList copies typed items, but an unstructured item's copy shares the cached object's maps,
+			// and a resource with Served is cached in another form than it is served.
 			if obj, err = v.resource.served(obj); err != nil {
 				return nil, apierrors.NewInternalError(err)
 			}

@@ -82,11 +82,7 @@ func BenchmarkIndexMemory(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					t, err := decodeTenant(stored)
-					if err != nil {
-						b.Fatal(err)
-					}
-					ix.setTenant(t, false)
+					indexStoredTenant(b, ix, stored)
 					return u
 				})
 				runtime.KeepAlive(ix)
@@ -104,17 +100,22 @@ func BenchmarkIndexMemory(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				t, err := decodeTenant(stored.(*StoredTenant))
-				if err != nil {
-					b.Fatal(err)
-				}
-				ix.setTenant(t, false)
+				indexStoredTenant(b, ix, stored.(*StoredTenant))
 				return stored
 			})
 			runtime.KeepAlive(ix)
 		}
 		b.ReportMetric(perObject, "B/tenant")
 	})
+}
+
+// indexStoredTenant adds stored to ix as the tenant informer's handler does.
+func indexStoredTenant(b *testing.B, ix *Index, stored *StoredTenant) {
+	t, err := decodeTenant(stored)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ix.setTenant(t, false)
 }
 
 func decodeTestTenant(b *testing.B, tenantJSON []byte, i int) *unstructured.Unstructured {
