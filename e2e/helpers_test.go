@@ -58,8 +58,8 @@ type auditEvent struct {
 	} `json:"objectRef"`
 }
 
-// apiServerEvents returns the API server's audit events carrying auditID (the proxy sends its own Audit-ID
-// upstream). The API server writes events in blocking mode; a short poll covers the response race.
+// apiServerEvents returns the API server's audit events carrying auditID (a forwarded request's is the one the
+// API server assigned; a module's requests carry the proxy's). The API server writes events in blocking mode; a short poll covers the response race.
 func apiServerEvents(t *testing.T, auditID string, wantAtLeast int) []auditEvent {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
@@ -124,6 +124,9 @@ func do(t *testing.T, client *http.Client, method, path string, header http.Head
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	if ids := resp.Header.Values("Audit-Id"); len(ids) > 1 {
+		t.Errorf("%s %s: Audit-Id %q, want one", method, path, ids)
+	}
 	return resp.StatusCode, resp.Header.Get("Audit-Id"), string(data)
 }
 

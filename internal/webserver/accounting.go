@@ -14,12 +14,15 @@ import (
 // accounting collects, along the request path, what the audit record and metrics need. It is owned by
 // the request's own goroutine; filters write their part before the next filter runs.
 type accounting struct {
-	auditID  string
+	auditID  string // the proxy's; a request forwarded whole takes the API server's (apiServerAuditID)
 	decision string
 	module   string
 	authn    user.Info // the authenticated caller, before --as
 	acting   user.Info // the identity the request was served as
 	info     *apirequest.RequestInfo
+	// apiServerAuditID: the request is forwarded whole, so the API server assigns its Audit-ID and that
+	// becomes auditID when the response arrives (see Forwarder.forwardWhole).
+	apiServerAuditID bool
 }
 
 type accountingKey struct{}
@@ -48,10 +51,10 @@ func setDecision(r *http.Request, decision, module string) {
 	}
 }
 
-func (a *accounting) record(id string, r *http.Request, code int, start time.Time, latency time.Duration) *audit.Record {
+func (a *accounting) record(r *http.Request, code int, start time.Time, latency time.Duration) *audit.Record {
 	rec := &audit.Record{
 		Time:           start.UTC(),
-		AuditID:        id,
+		AuditID:        a.auditID, // the API server's, when it assigned one
 		Decision:       a.decision,
 		Module:         a.module,
 		Code:           code,

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/rest"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/audit"
+	"github.com/tenant-proxy/tenant-proxy/internal/modules"
 )
 
 // BenchmarkPassthroughGET measures one forwarded GET through the whole filter chain, over TLS and HTTP/2 on
@@ -36,7 +38,11 @@ func BenchmarkPassthroughGET(b *testing.B) {
 			body := `{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"target"},"data":{"config.yaml":"` + strings.Repeat(`key: value\n`, 90) + `"}}`
 			upstream := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
-				w.Header().Set("Audit-Id", r.Header.Get("Audit-Id"))
+				id := r.Header.Get("Audit-Id")
+				if id == "" { // as kube-apiserver does
+					id = uuid.NewString()
+				}
+				w.Header().Set("Audit-Id", id)
 				_, _ = io.WriteString(w, body)
 			}))
 			upstream.EnableHTTP2 = true
@@ -65,21 +71,8 @@ func BenchmarkPassthroughGET(b *testing.B) {
 				groups = append(groups, "bench-group-"+strings.Repeat("x", i%7)+string(rune('a'+i%26)))
 			}
 			caller := &user.DefaultInfo{Name: "bencher", Groups: groups}
-			c := &chain{
-				authenticator: authenticator.RequestFunc(func(*http.Request) (*authenticator.Response, bool, error) {
-					return &authenticator.Response{User: caller}, true, nil
-				}),
-				maxImpersonationValues: 64,
-				forwarder:              forwarder,
-				audit:                  logger,
-				metrics:                newMetrics(),
-			}
-			proxy := httptest.NewUnstartedServer(c.handler())
-			proxy.EnableHTTP2 = true
-			proxy.StartTLS()
-			defer proxy.Close()
-			client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
-			url := proxy.URL + "/api/v1/namespaces/bench/configmaps/target"
+			proxyURL, client := serveTestChain(b, caller, forwarder, logger, nil)
+			url := proxyURL + "/api/v1/namespaces/bench/configmaps/target"
 			get := func() {
 				req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
 				req.Header.Set("Accept", "application/json")
@@ -101,4 +94,24 @@ func BenchmarkPassthroughGET(b *testing.B) {
 			}
 		})
 	}
+}
+
+// serveTestChain serves the whole filter chain over TLS and HTTP/2, with every request authenticated as
+// caller, and returns its URL and a client for it; the server stops with the test.
+func serveTestChain(tb testing.TB, caller user.Info, forwarder *Forwarder, logger *audit.Logger, mods []modules.Module) (string, *http.Client) {
+	c := &chain{
+		authenticator: authenticator.RequestFunc(func(*http.Request) (*authenticator.Response, bool, error) {
+			return &authenticator.Response{User: caller}, true, nil
+		}),
+		maxImpersonationValues: 64,
+		modules:                mods,
+		forwarder:              forwarder,
+		audit:                  logger,
+		metrics:                newMetrics(),
+	}
+	proxy := httptest.NewUnstartedServer(c.handler())
+	proxy.EnableHTTP2 = true
+	proxy.StartTLS()
+	tb.Cleanup(proxy.Close)
+	return proxy.URL, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
 }

@@ -135,10 +135,11 @@ func (f *Forwarder) newLeg(cfg *rest.Config, dialer *net.Dialer, headers frontPr
 	leg.reverseProxy = &httputil.ReverseProxy{
 		// The outgoing request is fully built by ServeHTTP; Rewrite only exists so that ReverseProxy does
 		// not add X-Forwarded-* headers of its own.
-		Rewrite:      func(*httputil.ProxyRequest) {},
-		Transport:    leg.transport,
-		ErrorHandler: f.upstreamError,
-		BufferPool:   copyBuffers,
+		Rewrite:        func(*httputil.ProxyRequest) {},
+		Transport:      leg.transport,
+		ModifyResponse: adoptAuditID,
+		ErrorHandler:   f.upstreamError,
+		BufferPool:     copyBuffers,
 	}
 	return leg, nil
 }
@@ -195,8 +196,20 @@ func newUpgradeTransport(cfg *rest.Config, dialer *net.Dialer, headers frontProx
 
 // ServeHTTP forwards r, which must carry an authenticated user in its context and a canonical path
 // (see request.Parse). The upstream request is built from r's method, path, query, body and allow-listed
-// headers only.
-func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// headers only. Modules forward their requests as the caller with it: each carries the proxy's Audit-ID,
+// so the API server's events of all of them share it.
+func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.forward(w, r, false) }
+
+// forwardWhole forwards a request that no module took. Unless it is an upgrade, it goes without an Audit-ID
+// and the API server's (which kube-apiserver sends on every response) becomes the request's: in the
+// client's Audit-Id header and in the proxy's audit record, so the three still agree. Why not send ours:
+// x/net's HTTP/2 client adds every header value to HPACK's dynamic table, a new Audit-ID on every request
+// filled the API server's 4 KiB table, and as that table is first in, first out, it kept evicting the
+// proxy's bearer token and the caller's Impersonate-* headers, which were then sent and decoded again. That
+// churn cost 5-10% of the proxy's CPU per request (A/B runs in README, Performance).
+func (f *Forwarder) forwardWhole(w http.ResponseWriter, r *http.Request) { f.forward(w, r, true) }
+
+func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, whole bool) {
 	upgrade := requestedUpgrade(r)
 	if upgrade != "" && !allowedUpgrades[upgrade] {
 		setDecision(r, audit.Denied, "upgrade")
@@ -211,6 +224,11 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.Trailer = nil // trailers are client-controlled headers too; the API server needs none
 	leg := f.legFor(r)
 	if upgrade == "" {
+		if a := accountingFrom(r); whole && a != nil {
+			// Upgrades keep sending ours: they go over HTTP/1.1 connections, and their 101 is relayed raw.
+			a.apiServerAuditID = true
+			w.Header().Del("Audit-Id") // the API server's comes with the response (adoptAuditID)
+		}
 		leg.reverseProxy.ServeHTTP(w, out)
 		return
 	}
@@ -225,11 +243,38 @@ func (u upgradeErrorResponder) Error(w http.ResponseWriter, r *http.Request, err
 	u.f.upstreamError(w, r, err)
 }
 
+// maxAuditIDLength bounds an Audit-ID taken from the API server's response (kube-apiserver's are UUIDs).
+const maxAuditIDLength = 128
+
+// adoptAuditID makes the Audit-ID of the API server's response the request's, when the API server assigned
+// it. Without exactly one usable value the response gets the proxy's. When the proxy sent its own (a module's
+// request), the response already carries it, and the API server's copy of it is dropped, so that the client
+// gets one Audit-Id, not two.
+func adoptAuditID(res *http.Response) error {
+	a := accountingFrom(res.Request)
+	if a == nil {
+		return nil
+	}
+	if !a.apiServerAuditID {
+		res.Header.Del("Audit-Id")
+		return nil
+	}
+	if ids := res.Header.Values("Audit-Id"); len(ids) == 1 && ids[0] != "" && len(ids[0]) <= maxAuditIDLength {
+		a.auditID = ids[0]
+		return nil
+	}
+	res.Header["Audit-Id"] = []string{a.auditID}
+	return nil
+}
+
 // upstreamError turns a failed round trip into a Kubernetes Status: 503 when the API server cannot be
 // reached, 502 for anything else, and nothing when the client went away.
 func (f *Forwarder) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		return
+	}
+	if a := accountingFrom(r); a != nil && a.apiServerAuditID {
+		w.Header().Set("Audit-Id", a.auditID) // no response carried the API server's
 	}
 	klog.FromContext(r.Context()).V(2).Info("upstream request failed", "err", err)
 	var opErr *net.OpError

@@ -34,7 +34,7 @@ type chain struct {
 	impersonationAuthz     authorizer.Authorizer
 	maxImpersonationValues int
 	modules                []modules.Module
-	forwarder              http.Handler
+	forwarder              *Forwarder
 	audit                  *audit.Logger
 	auditPolicy            *audit.Policy
 	metrics                *metrics
@@ -122,11 +122,12 @@ func (c *chain) dispatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	setDecision(r, audit.Forwarded, "")
-	c.forwarder.ServeHTTP(w, r)
+	c.forwarder.forwardWhole(w, r)
 }
 
-// withAccounting is the outermost filter: it assigns the Audit-ID and, when the request ends, writes the
-// audit record and the metrics.
+// withAccounting is the outermost filter: it assigns the Audit-ID (which a request forwarded whole replaces
+// with the API server's, see Forwarder.forwardWhole) and, when the request ends, writes the audit record and
+// the metrics.
 func (c *chain) withAccounting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -152,7 +153,7 @@ func (c *chain) withAccounting(next http.Handler) http.Handler {
 			if c.audit == nil || !c.auditPolicy.Records(acct.authn, acct.info, r) {
 				return
 			}
-			rec := acct.record(id, r, code, start, latency)
+			rec := acct.record(r, code, start, latency)
 			rec.Annotations = k8saudit.AuditContextFrom(r.Context()).GetEventAnnotations()
 			if c.tenantNamer != nil && acct.acting != nil {
 				rec.Tenants = c.tenantNamer.TenantsOf(acct.acting)

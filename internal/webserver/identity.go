@@ -33,7 +33,9 @@ func (rt *identityRoundTripper) RoundTrip(req *http.Request) (*http.Response, er
 			delete(out.Header, name)
 		}
 	}
-	out.Header["Audit-Id"] = []string{auditIDFrom(req)}
+	if a := accountingFrom(req); a == nil || !a.apiServerAuditID {
+		out.Header["Audit-Id"] = []string{auditIDFrom(req)}
+	}
 	if rt.frontProxy == nil {
 		setImpersonation(out.Header, caller)
 	} else if err := setFrontProxyIdentity(out.Header, rt.frontProxy, caller); err != nil {
