@@ -247,10 +247,13 @@ func (u upgradeErrorResponder) Error(w http.ResponseWriter, r *http.Request, err
 const maxAuditIDLength = 128
 
 // adoptAuditID makes the Audit-ID of the API server's response the request's, when the API server assigned
-// it. Without exactly one usable value the response gets the proxy's. When the proxy sent its own (a module's
+// it. Without one usable value the response gets the proxy's. When the proxy sent its own (a module's
 // request), the response already carries it, and the API server's copy of it is dropped, so that the client
 // gets one Audit-Id, not two.
 func adoptAuditID(res *http.Response) error {
+	if res.Request == nil { // set by every transport of ours; a response without it is left as it is
+		return nil
+	}
 	a := accountingFrom(res.Request)
 	if a == nil {
 		return nil
@@ -259,12 +262,39 @@ func adoptAuditID(res *http.Response) error {
 		res.Header.Del("Audit-Id")
 		return nil
 	}
-	if ids := res.Header.Values("Audit-Id"); len(ids) == 1 && ids[0] != "" && len(ids[0]) <= maxAuditIDLength {
-		a.auditID = ids[0]
-		return nil
+	if id, ok := oneAuditID(res.Header.Values("Audit-Id")); ok {
+		a.auditID = id
 	}
 	res.Header["Audit-Id"] = []string{a.auditID}
 	return nil
+}
+
+// oneAuditID returns the API server's Audit-ID when every value is that one. An aggregated API server echoes
+// the ID kube-apiserver sent it, and the aggregator adds that copy to its own; differing values are refused,
+// as the second one can come from a tenant's pod (pods/proxy).
+func oneAuditID(ids []string) (string, bool) {
+	if len(ids) == 0 || !validAuditID(ids[0]) {
+		return "", false
+	}
+	for _, id := range ids[1:] {
+		if id != ids[0] {
+			return "", false
+		}
+	}
+	return ids[0], true
+}
+
+// validAuditID accepts what kube-apiserver generates (UUIDs) and similar tokens, nothing to escape.
+func validAuditID(id string) bool {
+	if id == "" || len(id) > maxAuditIDLength {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
 }
 
 // upstreamError turns a failed round trip into a Kubernetes Status: 503 when the API server cannot be
