@@ -59,7 +59,8 @@ type auditEvent struct {
 }
 
 // apiServerEvents returns the API server's audit events carrying auditID (a forwarded request's is the one the
-// API server assigned; a module's requests carry the proxy's). The API server writes events in blocking mode; a short poll covers the response race.
+// API server assigned; a module's requests carry the proxy's). The API server writes events in blocking mode;
+// a short poll covers the response race.
 func apiServerEvents(t *testing.T, auditID string, wantAtLeast int) []auditEvent {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)

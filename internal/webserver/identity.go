@@ -33,8 +33,8 @@ func (rt *identityRoundTripper) RoundTrip(req *http.Request) (*http.Response, er
 			delete(out.Header, name)
 		}
 	}
-	if a := accountingFrom(req); a == nil || !a.apiServerAuditID {
-		out.Header["Audit-Id"] = []string{auditIDFrom(req)}
+	if id, send := upstreamAuditID(req); send {
+		out.Header["Audit-Id"] = []string{id}
 	}
 	if rt.frontProxy == nil {
 		setImpersonation(out.Header, caller)
@@ -47,9 +47,15 @@ func (rt *identityRoundTripper) RoundTrip(req *http.Request) (*http.Response, er
 // WrappedRoundTripper lets the upgrade dialer find the TLS configuration underneath.
 func (rt *identityRoundTripper) WrappedRoundTripper() http.RoundTripper { return rt.delegate }
 
-func auditIDFrom(req *http.Request) string {
-	if a := accountingFrom(req); a != nil && a.auditID != "" {
-		return a.auditID
+// upstreamAuditID is the Audit-ID to send with req, if any: none when the API server assigns it (a request
+// forwarded whole), the request's otherwise.
+func upstreamAuditID(req *http.Request) (id string, send bool) {
+	a := accountingFrom(req)
+	switch {
+	case a == nil || a.auditID == "":
+		return uuid.NewString(), true
+	case a.apiServerAuditID:
+		return "", false
 	}
-	return uuid.NewString()
+	return a.auditID, true
 }
