@@ -50,12 +50,12 @@ run: build cluster-bins
 
 test: build cluster-bins
 	@echo ">> unit tests"
-	TENANT_PROXY_BIN=$(BIN) $(GO) test -count=1 ./internal/... ./cmd/...
+	TENANT_PROXY_BIN=$(BIN) $(GO) test -count=1 ./internal/... ./cmd/... ./bench/...
 	@echo ">> end-to-end tests against a real kube-apiserver, etcd, Capsule and kubectl"
 	TENANT_PROXY_BIN=$(BIN) $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/...
 
 bench: build cluster-bins
-	TENANT_PROXY_BIN=$(BIN) $(GO) run ./bench/cmd/bench -front-proxy $(BENCH_FLAGS)
+	TENANT_PROXY_BIN=$(BIN) $(GO) run ./bench/cmd/bench -front-proxy -floor $(BENCH_FLAGS)
 
 fmt:
 	gofmt -l -w cmd internal e2e hack bench

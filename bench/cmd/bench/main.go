@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -29,6 +30,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated workload keys to run (cert-1,cert-16,token-1,token-16,oidc-1,list-1,groups-1, "+
 		"helm for the rows helm-install, helm-uninstall and helm-list); empty runs all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the proxy, taken during the proxy rounds, to this file")
+	flag.BoolVar(&floorRows, "floor", false, "also run the selected cert-1, cert-16, token-1 and token-16 through floorproxy, the least a Go proxy in tenant-proxy's place does (TLS, a kept TokenReview, impersonation, httputil.ReverseProxy; rows floor-*)")
 	flag.BoolVar(&frontProxyRows, "front-proxy", false, "also run the selected cert-1, cert-16, token-1 and groups-1 through a second proxy that sends identity upstream as front-proxy headers instead of impersonation (rows fp-*)")
 	flag.Parse()
 	selected = map[string]bool{}
@@ -148,6 +150,13 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 		}
 		rows = append(rows, fpRows...)
 	}
+	if floorRows {
+		floor, err := measureFloor(ctx, cluster, b, fx, dir)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, floor...)
+	}
 	scale := runScale(ctx, cluster, proxy, b, out, prep)
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
@@ -201,6 +210,51 @@ func measureFrontProxy(ctx context.Context, cluster *testbed.Cluster, bin string
 	return rows, nil
 }
 
+var floorRows bool
+
+// floorRowKeys are the workloads run through floorproxy too, as rows floorKeyPrefix+key.
+var floorRowKeys = []string{"cert-1", "cert-16", "token-1", "token-16"}
+
+const floorKeyPrefix = "floor-"
+
+// measureFloor builds bench/cmd/floorproxy and runs the floor-* rows through it: what is left of each row's
+// ratio is the hop itself (a second TLS connection, HTTP/2 on both sides, impersonation in the API server),
+// which no change to tenant-proxy's own code can remove.
+func measureFloor(ctx context.Context, cluster *testbed.Cluster, b *bench, fx *fixture, dir string) ([]row, error) {
+	bin := filepath.Join(dir, "floorproxy-bin", "floorproxy")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./bench/cmd/floorproxy")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build floorproxy: %w: %s", err, out)
+	}
+	fp, err := cluster.StartProxy(ctx, bin, "floorproxy", "--client-ca-file", cluster.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	defer fp.Stop()
+	for _, id := range []identity{fx.cert, fx.token} {
+		if err := checkIdentity(ctx, cluster, fp.URL, id); err != nil {
+			return nil, fmt.Errorf("floorproxy: %w", err)
+		}
+	}
+	fb := *b
+	fb.proxyURL, fb.comps = fp.URL, slices.Clone(b.comps)
+	fb.comps[proxyComp] = component{"floorproxy", fp.PID()}
+	var rows []row
+	for _, w := range workloads(fx) {
+		if (len(selected) > 0 && !selected[w.key]) || !slices.Contains(floorRowKeys, w.key) {
+			continue
+		}
+		w.key, w.name = floorKeyPrefix+w.key, w.name+", floorproxy"
+		res := fb.measure(ctx, w)
+		if res.err != nil {
+			return nil, fmt.Errorf("%s: %w", w.name, res.err)
+		}
+		rows = append(rows, row{res: res, direct: summarize(res.direct), proxy: summarize(res.proxy)})
+	}
+	return rows, nil
+}
+
 func workloads(fx *fixture) []workload {
 	return []workload{
 		{key: "cert-1", name: "GET, client certificate, 1 client", path: getPath, id: fx.cert, clients: 1},
@@ -233,6 +287,13 @@ func buildReport(rows []row, failed []error, b *bench, proxy *testbed.Proxy, dur
 		"side's rounds; CPU ms/req is the process's utime+stime (/proc/<pid>/stat, 10 ms resolution) during that side's "+
 		"rounds over its requests. \"via proxy\" is the API server's cost when it serves the proxy's impersonated request; "+
 		"proxy CPU / apiserver CPU divides the proxy's CPU per request by the API server's serving the same request directly.\n\n")
+	if slices.ContainsFunc(rows, func(r row) bool { return strings.HasPrefix(r.res.w.key, floorKeyPrefix) }) {
+		s.WriteString("Rows \"floorproxy\" run the same workload through `bench/cmd/floorproxy` instead of tenant-proxy: the " +
+			"least a Go proxy in its place does (TLS with client certificates verified in the handshake, one TokenReview per " +
+			"token kept for good, the same Impersonate-* headers, httputil.ReverseProxy over client-go's HTTP/2 transport, " +
+			"x/net's HTTP/2 server, tenant-proxy's runtime settings), with no filter chain, audit log or metrics. What " +
+			"remains of their ratios is the cost of the hop itself, which no change to tenant-proxy's own code removes.\n\n")
+	}
 	for _, c := range []component{b.comps[proxyComp], b.comps[apiserverComp]} {
 		if rss, err := residentBytes(c.pid); err == nil {
 			fmt.Fprintf(&s, "Resident memory (VmRSS) of %s at the end: %.1f MiB.\n", c.name, float64(rss)/(1<<20))

@@ -184,8 +184,9 @@ func targets(rows []row) []target {
 	}
 	for _, r := range rows {
 		k := r.res.w.key
-		if slices.Contains(helmRowKeys, k) {
+		if slices.Contains(helmRowKeys, k) || strings.HasPrefix(k, floorKeyPrefix) {
 			// The direct side's Helm runs in the bench process, not in the API server: no like-for-like CPU.
+			// The floor rows are not tenant-proxy's: they are compared with its rows below.
 			continue
 		}
 		check("proxy CPU per request <= 0.25x the API server's: "+k, []string{k}, func(rs []row) (bool, string) {
@@ -203,6 +204,17 @@ func targets(rows []row) []target {
 				fmtMs(many.direct.p50), fmtMs(two.direct.p50), fmtX(ratio(many.direct.p50, two.direct.p50)),
 				fmtX(many.p50x()), fmtX(two.p50x()))
 		})
+	for _, k := range floorRowKeys {
+		r, ok := byKey[k]
+		floor, measured := byKey[floorKeyPrefix+k]
+		if !ok || !measured {
+			continue
+		}
+		out = append(out, target{info: true, what: "tenant-proxy against floorproxy, the least a Go proxy does here (no target): " + k,
+			detail: fmt.Sprintf("p50 %s vs %s, p99 %s vs %s, req/s %s vs %s of direct; proxy CPU %s vs %s ms per request (%s vs %s of the API server's)",
+				fmtX(r.p50x()), fmtX(floor.p50x()), fmtX(r.p99x()), fmtX(floor.p99x()), fmtX(r.rpsx()), fmtX(floor.rpsx()),
+				fmtCPU(r.proxy.cpuPerReq[proxyComp]), fmtCPU(floor.proxy.cpuPerReq[proxyComp]), fmtX(r.cpux()), fmtX(floor.cpux()))})
+	}
 	for _, k := range helmRowKeys {
 		if r, ok := byKey[k]; ok {
 			out = append(out, target{info: true, what: "release API against the Helm SDK directly (no target): " + k,

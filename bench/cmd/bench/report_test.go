@@ -1,0 +1,63 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func testRow(key string, directP50, proxyP50 time.Duration, apiserverCPU, proxyCPU time.Duration) row {
+	cpu := func(api, proxy time.Duration) []time.Duration { return []time.Duration{api, 0, proxy} }
+	return row{
+		res:    &result{w: workload{key: key}},
+		direct: stats{p50: directP50, p99: 2 * directP50, rps: 1000, cpuPerReq: cpu(apiserverCPU, 0)},
+		proxy:  stats{p50: proxyP50, p99: 2 * proxyP50, rps: 800, cpuPerReq: cpu(0, proxyCPU)},
+	}
+}
+
+// Floor rows are compared with tenant-proxy's rows (INFO) and are never tenant-proxy's own targets.
+func TestTargetsWithFloorRows(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name     string
+		rows     []row
+		wantInfo []string // substrings of the INFO line about the floor
+		wantNone []string // substrings no target line may contain
+	}{
+		{
+			name: "cert-1 and its floor",
+			rows: []row{
+				testRow("cert-1", ms, 1300*time.Microsecond, 800*time.Microsecond, 300*time.Microsecond),
+				testRow("floor-cert-1", ms, 1200*time.Microsecond, 800*time.Microsecond, 240*time.Microsecond),
+			},
+			wantInfo: []string{"tenant-proxy against floorproxy, the least a Go proxy does here (no target): cert-1 — p50 1.30x vs 1.20x", "proxy CPU 0.300 vs 0.240 ms per request (0.38x vs 0.30x"},
+			wantNone: []string{"API server's: floor-cert-1"},
+		},
+		{
+			name:     "no floor measured",
+			rows:     []row{testRow("cert-1", ms, 1300*time.Microsecond, 800*time.Microsecond, 300*time.Microsecond)},
+			wantNone: []string{"floorproxy"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := targetsText(targets(tt.rows))
+			var floorLine string
+			for _, line := range strings.Split(text, "\n") {
+				if strings.HasPrefix(line, "- **INFO** tenant-proxy against floorproxy") {
+					floorLine = line
+				}
+			}
+			for _, want := range tt.wantInfo {
+				if !strings.Contains(floorLine, want) {
+					t.Errorf("no INFO line with %q:\n%s", want, text)
+				}
+			}
+			for _, unwanted := range tt.wantNone {
+				if strings.Contains(text, unwanted) {
+					t.Errorf("targets contain %q:\n%s", unwanted, text)
+				}
+			}
+		})
+	}
+}
