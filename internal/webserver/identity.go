@@ -37,7 +37,7 @@ func (rt *identityRoundTripper) RoundTrip(req *http.Request) (*http.Response, er
 		out.Header["Audit-Id"] = []string{id}
 	}
 	if rt.frontProxy == nil {
-		setImpersonation(out.Header, caller)
+		SetImpersonation(out.Header, caller)
 	} else if err := setFrontProxyIdentity(out.Header, rt.frontProxy, caller); err != nil {
 		return nil, fmt.Errorf("front-proxy identity: %w", err)
 	}

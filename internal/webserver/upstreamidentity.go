@@ -19,9 +19,9 @@ import (
 // (the proxy already clones it once to strip identity headers), and the auth-proxy one hard-codes the
 // default X-Remote-* names where the API server may be configured with others.
 
-// setImpersonation adds the Impersonate-* headers that client-go's impersonating round tripper adds, with
+// SetImpersonation adds the Impersonate-* headers that client-go's impersonating round tripper adds, with
 // the groups of request.ImpersonationGroups (a ServiceAccount's derived groups are left to the API server).
-func setImpersonation(h http.Header, u user.Info) {
+func SetImpersonation(h http.Header, u user.Info) {
 	h[transport.ImpersonateUserHeader] = []string{u.GetName()}
 	if uid := u.GetUID(); uid != "" {
 		h[transport.ImpersonateUIDHeader] = []string{uid}

@@ -131,7 +131,7 @@ func TestImpersonationHeadersReadBackExactly(t *testing.T) {
 				r := httptest.NewRequest(http.MethodGet, "/api/v1/namespaces/apps/configmaps", nil)
 				r = r.WithContext(apirequest.WithRequestInfo(apirequest.WithUser(r.Context(), &user.DefaultInfo{Name: "system:serviceaccount:tenant-proxy-system:tenant-proxy"}),
 					&apirequest.RequestInfo{IsResourceRequest: true, Verb: "list", APIVersion: "v1", Namespace: "apps", Resource: "configmaps"}))
-				setImpersonation(r.Header, tt.user)
+				SetImpersonation(r.Header, tt.user)
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, r)
 				if got == nil {
@@ -182,7 +182,7 @@ func TestServiceAccountGroupsLeftToTheAPIServer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := http.Header{}
-			setImpersonation(h, &user.DefaultInfo{Name: tt.user, Groups: tt.groups})
+			SetImpersonation(h, &user.DefaultInfo{Name: tt.user, Groups: tt.groups})
 			got, sent := h[transport.ImpersonateGroupHeader]
 			if sent != tt.sent || (sent && !slices.Equal(got, tt.groups)) {
 				t.Fatalf("Impersonate-Group = %v (sent %v), want sent %v", got, sent, tt.sent)

@@ -192,16 +192,23 @@ func measureFrontProxy(ctx context.Context, cluster *testbed.Cluster, bin string
 		return nil, err
 	}
 	defer fp.Stop()
-	fb := *b
-	fb.proxyURL, fb.comps = fp.URL, slices.Clone(b.comps)
-	fb.comps[proxyComp] = component{"tenant-proxy-fp", fp.PID()}
+	return measureThrough(ctx, b, fx, component{"tenant-proxy-fp", fp.PID()}, fp.URL,
+		[]string{"cert-1", "cert-16", "token-1", "groups-1"}, "fp-", ", front-proxy headers")
+}
+
+// measureThrough runs the selected workloads of keys against the proxy at url (its CPU charged to proxy) as
+// rows prefix+key, named with suffix.
+func measureThrough(ctx context.Context, b *bench, fx *fixture, proxy component, url string, keys []string, prefix, suffix string) ([]row, error) {
+	pb := *b
+	pb.proxyURL, pb.comps = url, slices.Clone(b.comps)
+	pb.comps[proxyComp] = proxy
 	var rows []row
 	for _, w := range workloads(fx) {
-		if (len(selected) > 0 && !selected[w.key]) || !slices.Contains([]string{"cert-1", "cert-16", "token-1", "groups-1"}, w.key) {
+		if (len(selected) > 0 && !selected[w.key]) || !slices.Contains(keys, w.key) {
 			continue
 		}
-		w.key, w.name = "fp-"+w.key, w.name+", front-proxy headers"
-		res := fb.measure(ctx, w)
+		w.key, w.name = prefix+w.key, w.name+suffix
+		res := pb.measure(ctx, w)
 		if res.err != nil {
 			return nil, fmt.Errorf("%s: %w", w.name, res.err)
 		}
@@ -237,22 +244,7 @@ func measureFloor(ctx context.Context, cluster *testbed.Cluster, b *bench, fx *f
 			return nil, fmt.Errorf("floorproxy: %w", err)
 		}
 	}
-	fb := *b
-	fb.proxyURL, fb.comps = fp.URL, slices.Clone(b.comps)
-	fb.comps[proxyComp] = component{"floorproxy", fp.PID()}
-	var rows []row
-	for _, w := range workloads(fx) {
-		if (len(selected) > 0 && !selected[w.key]) || !slices.Contains(floorRowKeys, w.key) {
-			continue
-		}
-		w.key, w.name = floorKeyPrefix+w.key, w.name+", floorproxy"
-		res := fb.measure(ctx, w)
-		if res.err != nil {
-			return nil, fmt.Errorf("%s: %w", w.name, res.err)
-		}
-		rows = append(rows, row{res: res, direct: summarize(res.direct), proxy: summarize(res.proxy)})
-	}
-	return rows, nil
+	return measureThrough(ctx, b, fx, component{"floorproxy", fp.PID()}, fp.URL, floorRowKeys, floorKeyPrefix, ", floorproxy")
 }
 
 func workloads(fx *fixture) []workload {

@@ -31,9 +31,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/transport"
 
-	"github.com/tenant-proxy/tenant-proxy/internal/request"
+	"github.com/tenant-proxy/tenant-proxy/internal/webserver"
 )
 
 func main() {
@@ -144,25 +143,15 @@ func (p *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.proxy.ServeHTTP(w, r)
 }
 
-// impersonate replaces every credential and identity header of h with u's identity, as tenant-proxy sends it.
+// impersonate replaces every credential and identity header of h with u's identity, set by tenant-proxy's own
+// code, so that both send the API server the same request.
 func impersonate(h http.Header, u user.Info) {
 	for name := range h {
 		if n := strings.ToLower(name); n == "authorization" || strings.HasPrefix(n, "impersonate-") {
 			delete(h, name)
 		}
 	}
-	h.Set(transport.ImpersonateUserHeader, u.GetName())
-	if uid := u.GetUID(); uid != "" {
-		h.Set(transport.ImpersonateUIDHeader, uid)
-	}
-	if groups := request.ImpersonationGroups(u); len(groups) > 0 {
-		h[transport.ImpersonateGroupHeader] = groups
-	}
-	for key, values := range u.GetExtra() {
-		for _, v := range values {
-			h.Add(transport.ImpersonateUserExtraHeaderPrefix+url.PathEscape(key), v)
-		}
-	}
+	webserver.SetImpersonation(h, u)
 }
 
 func (p *floor) caller(r *http.Request) (user.Info, error) {
