@@ -70,7 +70,7 @@ func runHelm(ctx context.Context, c *testbed.Cluster, b *bench, dir string) ([]r
 	rows := make([]row, 0, len(helmRowKeys))
 	for _, key := range helmRowKeys {
 		res := &result{w: workload{key: key, name: names[key], clients: 1}, direct: pick(direct, key), proxy: pick(proxy, key), err: err}
-		rows = append(rows, row{res: res, direct: summarize(res.direct), proxy: summarize(res.proxy)})
+		rows = append(rows, rowOf(res))
 	}
 	return rows, err
 }

@@ -130,7 +130,7 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 			failed = append(failed, fmt.Errorf("%s: %w", w.name, res.err))
 			fmt.Fprintf(os.Stderr, "bench: %s FAILED: %v\n", w.name, res.err)
 		}
-		rows = append(rows, row{res: res, direct: summarize(res.direct), proxy: summarize(res.proxy)})
+		rows = append(rows, rowOf(res))
 	}
 	if helmSelected() {
 		helmRows, err := runHelm(ctx, cluster, b, dir)
@@ -197,8 +197,8 @@ func measureFrontProxy(ctx context.Context, cluster *testbed.Cluster, bin string
 }
 
 // measureThrough runs the selected workloads of keys against the proxy at url (its CPU charged to proxy) as
-// rows prefix+key, named with suffix.
-func measureThrough(ctx context.Context, b *bench, fx *fixture, proxy component, url string, keys []string, prefix, suffix string) ([]row, error) {
+// rows prefix+key, named with suffix, and through alongside in the same rounds.
+func measureThrough(ctx context.Context, b *bench, fx *fixture, proxy component, url string, keys []string, prefix, suffix string, alongside ...proxyAt) ([]row, error) {
 	pb := *b
 	pb.proxyURL, pb.comps = url, slices.Clone(b.comps)
 	pb.comps[proxyComp] = proxy
@@ -208,11 +208,11 @@ func measureThrough(ctx context.Context, b *bench, fx *fixture, proxy component,
 			continue
 		}
 		w.key, w.name = prefix+w.key, w.name+suffix
-		res := pb.measure(ctx, w)
+		res := pb.measure(ctx, w, alongside...)
 		if res.err != nil {
 			return nil, fmt.Errorf("%s: %w", w.name, res.err)
 		}
-		rows = append(rows, row{res: res, direct: summarize(res.direct), proxy: summarize(res.proxy)})
+		rows = append(rows, rowOf(res))
 	}
 	return rows, nil
 }
@@ -244,7 +244,8 @@ func measureFloor(ctx context.Context, cluster *testbed.Cluster, b *bench, fx *f
 			return nil, fmt.Errorf("floorproxy: %w", err)
 		}
 	}
-	return measureThrough(ctx, b, fx, component{"floorproxy", fp.PID()}, fp.URL, floorRowKeys, floorKeyPrefix, ", floorproxy")
+	return measureThrough(ctx, b, fx, component{"floorproxy", fp.PID()}, fp.URL, floorRowKeys, floorKeyPrefix, ", floorproxy",
+		proxyAt{url: b.proxyURL, comp: b.comps[proxyComp]})
 }
 
 func workloads(fx *fixture) []workload {
@@ -284,7 +285,10 @@ func buildReport(rows []row, failed []error, b *bench, proxy *testbed.Proxy, dur
 			"least a Go proxy in its place does (TLS with client certificates verified in the handshake, one TokenReview per " +
 			"token kept for good, the same Impersonate-* headers, httputil.ReverseProxy over client-go's HTTP/2 transport, " +
 			"x/net's HTTP/2 server, tenant-proxy's runtime settings), with no filter chain, audit log or metrics. What " +
-			"remains of their ratios is the cost of the hop itself, which no change to tenant-proxy's own code removes.\n\n")
+			"remains of their ratios is the cost of the hop itself, which no change to tenant-proxy's own code removes. " +
+			"Their rounds rotate through three sides, direct, floorproxy and tenant-proxy, and the Targets' INFO lines " +
+			"compare the floor with tenant-proxy from those same rounds: the machine warms up over a run (direct p50 " +
+			"falls by up to a third), so rows measured later would otherwise look cheaper.\n\n")
 	}
 	for _, c := range []component{b.comps[proxyComp], b.comps[apiserverComp]} {
 		if rss, err := residentBytes(c.pid); err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -59,13 +60,23 @@ type side struct {
 	clients   []*client
 	latencies []time.Duration
 	wall      time.Duration
-	cpu       []time.Duration // per component of bench.comps
+	comps     []component     // whose CPU time this side's rounds are charged
+	cpu       []time.Duration // per component of comps
 }
 
 type result struct {
 	w             workload
 	direct, proxy *side
-	err           error // why the workload stopped early, if it did
+	// alongside are further proxies measured in the same rounds as direct and proxy (tenant-proxy beside
+	// the floor): comparing them with proxy is fair only if neither ran on a machine warmer than the other's.
+	alongside []*side
+	err       error // why the workload stopped early, if it did
+}
+
+// proxyAt is a proxy to measure alongside bench.proxyURL: its URL and the process its CPU is charged to.
+type proxyAt struct {
+	url  string
+	comp component
 }
 
 // Indexes of bench.comps.
@@ -86,23 +97,30 @@ type bench struct {
 	log                 io.Writer
 }
 
-// measure warms both sides up, then runs rounds of one direct and one proxy run each, alternating which
-// goes first so that neither side always runs on a machine the other has just heated up or slowed down.
-func (b *bench) measure(ctx context.Context, w workload) *result {
+// measure warms every side up, then runs rounds of one run per side (direct, via the proxy, via each of
+// alongside), rotating which goes first so that no side always runs on a machine another has just heated
+// up or slowed down.
+func (b *bench) measure(ctx context.Context, w workload, alongside ...proxyAt) *result {
 	d, p := w.sides()
-	res := &result{
-		w: w,
-		direct: &side{name: "direct", base: b.directURL, urls: urls(b.directURL, d.paths), id: d.id, accept: w.accept,
-			cpu: make([]time.Duration, len(b.comps))},
-		proxy: &side{name: "proxy", base: b.proxyURL, urls: urls(b.proxyURL, p.paths), id: p.id, accept: w.accept,
-			cpu: make([]time.Duration, len(b.comps))},
+	newSide := func(name, base string, r request, comps []component) *side {
+		return &side{name: name, base: base, urls: urls(base, r.paths), id: r.id, accept: w.accept,
+			comps: comps, cpu: make([]time.Duration, len(comps))}
 	}
-	res.err = b.run(ctx, w, res.direct, res.proxy)
+	res := &result{w: w, direct: newSide("direct", b.directURL, d, b.comps), proxy: newSide("proxy", b.proxyURL, p, b.comps)}
+	sides := []*side{res.direct, res.proxy}
+	for _, a := range alongside {
+		comps := slices.Clone(b.comps)
+		comps[proxyComp] = a.comp
+		s := newSide(a.comp.name, a.url, p, comps)
+		res.alongside = append(res.alongside, s)
+		sides = append(sides, s)
+	}
+	res.err = b.run(ctx, w, sides)
 	return res
 }
 
-func (b *bench) run(ctx context.Context, w workload, direct, proxy *side) error {
-	for _, s := range []*side{direct, proxy} {
+func (b *bench) run(ctx context.Context, w workload, sides []*side) error {
+	for _, s := range sides {
 		var err error
 		if s.clients, err = newClients(w.clients, s.base, b.caPEM, s.id.cred); err != nil {
 			return err
@@ -110,17 +128,14 @@ func (b *bench) run(ctx context.Context, w workload, direct, proxy *side) error 
 		defer closeClients(s.clients)
 	}
 	perClient := (warmUpRequests + w.clients - 1) / w.clients
-	for _, s := range []*side{direct, proxy} {
+	for _, s := range sides {
 		if _, err := runLoad(ctx, s.clients, s.urls, s.accept, time.Now().Add(time.Minute), perClient); err != nil {
 			return fmt.Errorf("warm-up %s: %w", s.name, err)
 		}
 	}
 	for r := range b.rounds {
-		order := []*side{direct, proxy}
-		if r%2 == 1 {
-			order = []*side{proxy, direct}
-		}
-		for _, s := range order {
+		for i := range sides {
+			s := sides[(r+i)%len(sides)] // two sides alternate; more rotate
 			l, err := b.round(ctx, s)
 			if err != nil {
 				return fmt.Errorf("round %d %s: %w", r+1, s.name, err)
@@ -134,7 +149,7 @@ func (b *bench) run(ctx context.Context, w workload, direct, proxy *side) error 
 
 // round runs s's clients for b.duration and adds the latencies, wall time and CPU time of every component.
 func (b *bench) round(ctx context.Context, s *side) (load, error) {
-	before, err := cpuTimes(b.comps)
+	before, err := cpuTimes(s.comps)
 	if err != nil {
 		return load{}, err
 	}
@@ -142,7 +157,7 @@ func (b *bench) round(ctx context.Context, s *side) (load, error) {
 	if err != nil {
 		return load{}, err
 	}
-	after, err := cpuTimes(b.comps)
+	after, err := cpuTimes(s.comps)
 	if err != nil {
 		return load{}, err
 	}

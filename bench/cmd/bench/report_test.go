@@ -15,7 +15,14 @@ func testRow(key string, directP50, proxyP50 time.Duration, apiserverCPU, proxyC
 	}
 }
 
-// Floor rows are compared with tenant-proxy's rows (INFO) and are never tenant-proxy's own targets.
+// withAlongside is r with tenant-proxy measured in its rounds too, at proxyP50 and proxyCPU.
+func withAlongside(r row, proxyP50, proxyCPU time.Duration) row {
+	r.alongside = []stats{{p50: proxyP50, p99: 2 * proxyP50, rps: 800, cpuPerReq: []time.Duration{0, 0, proxyCPU}}}
+	return r
+}
+
+// Floor rows are compared with tenant-proxy as measured in the same rounds (INFO), not with its own rows,
+// and are never tenant-proxy's own targets.
 func TestTargetsWithFloorRows(t *testing.T) {
 	ms := time.Millisecond
 	tests := []struct {
@@ -27,11 +34,20 @@ func TestTargetsWithFloorRows(t *testing.T) {
 		{
 			name: "cert-1 and its floor",
 			rows: []row{
-				testRow("cert-1", ms, 1300*time.Microsecond, 800*time.Microsecond, 300*time.Microsecond),
+				testRow("cert-1", ms, 1500*time.Microsecond, 800*time.Microsecond, 400*time.Microsecond),
+				withAlongside(testRow("floor-cert-1", ms, 1200*time.Microsecond, 800*time.Microsecond, 240*time.Microsecond),
+					1300*time.Microsecond, 300*time.Microsecond),
+			},
+			wantInfo: []string{"tenant-proxy against floorproxy, the least a Go proxy does here, in the same rounds (no target): cert-1 — p50 1.30x vs 1.20x", "proxy CPU 0.300 vs 0.240 ms per request (0.38x vs 0.30x"},
+			wantNone: []string{"API server's: floor-cert-1", "1.50x vs"},
+		},
+		{
+			name: "a floor row without tenant-proxy in its rounds",
+			rows: []row{
+				testRow("cert-1", ms, 1500*time.Microsecond, 800*time.Microsecond, 400*time.Microsecond),
 				testRow("floor-cert-1", ms, 1200*time.Microsecond, 800*time.Microsecond, 240*time.Microsecond),
 			},
-			wantInfo: []string{"tenant-proxy against floorproxy, the least a Go proxy does here (no target): cert-1 — p50 1.30x vs 1.20x", "proxy CPU 0.300 vs 0.240 ms per request (0.38x vs 0.30x"},
-			wantNone: []string{"API server's: floor-cert-1"},
+			wantNone: []string{"tenant-proxy against floorproxy"},
 		},
 		{
 			name:     "no floor measured",

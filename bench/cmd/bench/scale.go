@@ -244,7 +244,7 @@ func (sr *scaleResult) run(ctx context.Context, c *testbed.Cluster, proxy *testb
 		if res.err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s FAILED: %v\n", w.name, res.err)
 		}
-		r := row{res: res, direct: summarize(res.direct), proxy: summarize(res.proxy)}
+		r := rowOf(res)
 		sr.rows = append(sr.rows, r)
 		if w.key == "scale-ns-json" && res.err == nil {
 			rss, _ := residentBytes(proxyPID)
