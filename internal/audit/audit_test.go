@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestLoggerWritesEveryRecordOnce(t *testing.T) {
@@ -47,6 +49,33 @@ func TestLoggerWritesEveryRecordOnce(t *testing.T) {
 	}
 	if len(seen) != 5000 {
 		t.Fatalf("%d records written, want 5000", len(seen))
+	}
+}
+
+// A record reaches the file within about flushDelay while the proxy keeps running, not only at Close.
+func TestLoggerWritesSoonWithoutClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	for _, id := range []string{"first", "second"} { // the second after the writer has gone back to waiting
+		start := time.Now()
+		l.Log(&Record{AuditID: id, Decision: Forwarded})
+		for {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(data), `"auditID":"`+id+`"`) {
+				break
+			}
+			if time.Since(start) > 20*flushDelay {
+				t.Fatalf("record %s not written after %v", id, time.Since(start))
+			}
+			time.Sleep(flushDelay / 5)
+		}
 	}
 }
 
