@@ -192,16 +192,16 @@ func measureFrontProxy(ctx context.Context, cluster *testbed.Cluster, bin string
 		return nil, err
 	}
 	defer fp.Stop()
-	return measureThrough(ctx, b, fx, component{"tenant-proxy-fp", fp.PID()}, fp.URL,
+	return measureThrough(ctx, b, fx, proxyAt{url: fp.URL, comp: component{"tenant-proxy-fp", fp.PID()}},
 		[]string{"cert-1", "cert-16", "token-1", "groups-1"}, "fp-", ", front-proxy headers")
 }
 
-// measureThrough runs the selected workloads of keys against the proxy at url (its CPU charged to proxy) as
-// rows prefix+key, named with suffix, and through alongside in the same rounds.
-func measureThrough(ctx context.Context, b *bench, fx *fixture, proxy component, url string, keys []string, prefix, suffix string, alongside ...proxyAt) ([]row, error) {
+// measureThrough runs the selected workloads of keys through the proxy (instead of tenant-proxy) as rows
+// prefix+key, named with suffix, and through alongside in the same rounds.
+func measureThrough(ctx context.Context, b *bench, fx *fixture, proxy proxyAt, keys []string, prefix, suffix string, alongside ...proxyAt) ([]row, error) {
 	pb := *b
-	pb.proxyURL, pb.comps = url, slices.Clone(b.comps)
-	pb.comps[proxyComp] = proxy
+	pb.proxyURL, pb.comps = proxy.url, slices.Clone(b.comps)
+	pb.comps[proxyComp] = proxy.comp
 	var rows []row
 	for _, w := range workloads(fx) {
 		if (len(selected) > 0 && !selected[w.key]) || !slices.Contains(keys, w.key) {
@@ -244,8 +244,8 @@ func measureFloor(ctx context.Context, cluster *testbed.Cluster, b *bench, fx *f
 			return nil, fmt.Errorf("floorproxy: %w", err)
 		}
 	}
-	return measureThrough(ctx, b, fx, component{"floorproxy", fp.PID()}, fp.URL, floorRowKeys, floorKeyPrefix, ", floorproxy",
-		proxyAt{url: b.proxyURL, comp: b.comps[proxyComp]})
+	return measureThrough(ctx, b, fx, proxyAt{url: fp.URL, comp: component{"floorproxy", fp.PID()}},
+		floorRowKeys, floorKeyPrefix, ", floorproxy", proxyAt{url: b.proxyURL, comp: b.comps[proxyComp]})
 }
 
 func workloads(fx *fixture) []workload {
