@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"flag"
 	"fmt"
@@ -229,7 +230,13 @@ const floorKeyPrefix = "floor-"
 // which no change to tenant-proxy's own code can remove.
 func measureFloor(ctx context.Context, cluster *testbed.Cluster, b *bench, fx *fixture, dir string) ([]row, error) {
 	bin := filepath.Join(dir, "floorproxy-bin", "floorproxy")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./bench/cmd/floorproxy")
+	// The floor gets tenant-proxy's linker flags too (the runtime's GODEBUG default, see the Makefile), so that
+	// the two differ in code, not in runtime settings.
+	ldflags, err := linkerFlags(filepath.Join(testbed.DefaultBinDir(), "tenant-proxy"))
+	if err != nil {
+		return nil, err
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-ldflags", ldflags, "-o", bin, "./bench/cmd/floorproxy")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build floorproxy: %w: %s", err, out)
@@ -246,6 +253,20 @@ func measureFloor(ctx context.Context, cluster *testbed.Cluster, b *bench, fx *f
 	}
 	return measureThrough(ctx, b, fx, proxyAt{url: fp.URL, comp: component{"floorproxy", fp.PID()}},
 		floorRowKeys, floorKeyPrefix, ", floorproxy", proxyAt{url: b.proxyURL, comp: b.comps[proxyComp]})
+}
+
+// linkerFlags are the -ldflags the binary at path was built with, from its build information.
+func linkerFlags(path string) (string, error) {
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("build information of %s: %w", path, err)
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-ldflags" {
+			return s.Value, nil
+		}
+	}
+	return "", nil
 }
 
 func workloads(fx *fixture) []workload {

@@ -59,8 +59,9 @@ func run() error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	// The same runtime settings as tenant-proxy's (cmd/tenant-proxy tuneRuntime), so that the difference
-	// is code, not tuning.
+	// The same runtime settings as tenant-proxy's (cmd/tenant-proxy tuneRuntime; bench builds the floor with
+	// tenant-proxy's linker flags, which set the runtime's GODEBUG default), so that the difference is code,
+	// not tuning.
 	runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/4))
 	debug.SetGCPercent(400)
 	debug.SetMemoryLimit(96 << 20)
