@@ -325,3 +325,21 @@ func httpTransportOf(t *testing.T, leg *upstreamLeg) *http.Transport {
 		}
 	}
 }
+
+// TestEscapeExtraKey pins the encoding client-go's headerKeyEscape uses, which the API server's
+// url.PathUnescape reverses (the round trip itself is TestFrontProxyIdentityReadsBackExactly's).
+func TestEscapeExtraKey(t *testing.T) {
+	for _, c := range []struct{ key, want string }{
+		{"scopes", "scopes"},
+		{"authentication.kubernetes.io/credential-id", "authentication.kubernetes.io%2Fcredential-id"},
+		{"100%-sure", "100%25-sure"},
+		{"key with spaces", "key%20with%20spaces"},
+		{"ü", "%C3%BC"},
+		{"colon:equals=", "colon%3Aequals%3D"},
+		{"", ""},
+	} {
+		if got := escapeExtraKey(c.key); got != c.want {
+			t.Errorf("escapeExtraKey(%q) = %q, want %q", c.key, got, c.want)
+		}
+	}
+}
