@@ -15,8 +15,8 @@ KUBE_LDFLAGS := -s -w \
 # The runtime's compile-time GODEBUG default, the one //go:debug lines set ($$GODEBUG still overrides it), for a setting
 # //go:debug does not accept: with schedtrace set, the runtime's sysmon thread never parks in its deep sleep, from which
 # every wake of an idle proxy (twice a request at one client) woke it with a futex, and it polls every 10 ms when
-# nothing needs it (cmd/tenant-proxy/main.go). A period of 2^31-1 ms: no trace is ever printed (one line per 24.8
-# days of uptime at most).
+# nothing needs it (cmd/tenant-proxy/main.go). The period is 2^31-1 ms, so the trace itself is at most one line per
+# 24.8 days of uptime.
 PROXY_LDFLAGS := -X runtime.godebugDefault=schedtrace=2147483647
 CLUSTER_BINS := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/etcd $(BIN)/capsule $(BIN)/capsule-crds
 E2E_TIMEOUT ?= 30m

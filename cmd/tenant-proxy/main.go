@@ -34,13 +34,14 @@ func main() {
 // with replicas, or set GOMAXPROCS.
 //
 // One setting cannot be made here, because the runtime reads it before main: the Makefile links the binary with
-// the GODEBUG default schedtrace=2147483647 (PROXY_LDFLAGS; $GODEBUG overrides it). Its trace period is 24.8
-// days, so it prints nothing; what it changes is the runtime's sysmon thread, which with schedtrace set never
+// the GODEBUG default schedtrace=2147483647 (PROXY_LDFLAGS; $GODEBUG overrides it). Its trace, one line per
+// period of 24.8 days, is not what it is for: it is that the runtime's sysmon thread then never
 // parks in its deep sleep when every P is idle. Parked, it was woken with a futex at the first system call of
 // every burst of work and polled every 20 µs until the proxy idled again: at one client that is twice a request
 // (the request, then the API server's answer), and 12% of the proxy's CPU in a perf profile. Awake, it backs off
-// to one poll every 10 ms when there is nothing to retake. In three alternating bench pairs (-only
-// cert-1,cert-16) the proxy's CPU per request fell from 0.40-0.48x to 0.30x of the API server's at one client.
+// to one poll every 10 ms when there is nothing to retake, about 0.4% of a core when the proxy is idle. In
+// alternating bench pairs the proxy's CPU per request at one client fell from 0.40-0.48x of the API server's
+// to 0.30-0.35x (README, Performance).
 func tuneRuntime() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(proxyProcs(runtime.GOMAXPROCS(0)))
