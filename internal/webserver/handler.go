@@ -19,6 +19,7 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/filters"
 	"k8s.io/apiserver/pkg/endpoints/filters/impersonation"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+	k8smetrics "k8s.io/component-base/metrics"
 
 	"github.com/tenant-proxy/tenant-proxy/internal/audit"
 	"github.com/tenant-proxy/tenant-proxy/internal/growstack"
@@ -41,9 +42,19 @@ type chain struct {
 	tenantNamer            modules.TenantNamer // nil without a tenant-aware module
 }
 
+// unservedFilterMetrics are the metrics k8s.io/apiserver's authentication and authorization filters keep in
+// component-base's legacy registry, which the proxy never serves (its /metrics is its own registry, with
+// tenant_proxy_authentications_total). Disabled before the filters register them, they are never created and
+// cost nothing per request; enabled, recording them was 1.6% of the proxy's samples in a perf profile.
+var unservedFilterMetrics = []string{
+	"authenticated_user_requests", "authentication_attempts", "authentication_duration_seconds",
+	"authorization_attempts_total", "authorization_duration_seconds",
+}
+
 // handler builds the filter chain in kube-apiserver's order: parse (on exactly the URL that will be
 // forwarded), authenticate, authorise client impersonation, then let a module answer or forward once.
 func (c *chain) handler() http.Handler {
+	k8smetrics.SetDisabledMetrics(unservedFilterMetrics) // before WithAuthentication registers them
 	var h http.Handler = http.HandlerFunc(c.dispatch)
 	h = impersonation.WithImpersonation(h, c.impersonationAuthz, codecs)
 	h = c.withImpersonationLimit(h)
