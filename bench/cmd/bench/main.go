@@ -32,6 +32,7 @@ func main() {
 		"helm for the rows helm-install, helm-uninstall and helm-list); empty runs all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the proxy, taken during the proxy rounds, to this file")
 	flag.BoolVar(&floorRows, "floor", false, "also run the selected cert-1, cert-16, token-1 and token-16 through floorproxy, the least a Go proxy in tenant-proxy's place does (TLS, a kept TokenReview, impersonation, httputil.ReverseProxy; rows floor-*)")
+	flag.StringVar(&candidateBin, "candidate", "", "also run the selected passthrough workloads through a second tenant-proxy started from this binary, in the same rounds as tenant-proxy (rows candidate-*): two builds compared on one machine in one run")
 	flag.BoolVar(&frontProxyRows, "front-proxy", false, "also run the selected cert-1, cert-16, token-1 and groups-1 through a second proxy that sends identity upstream as front-proxy headers instead of impersonation (rows fp-*)")
 	flag.Parse()
 	selected = map[string]bool{}
@@ -151,6 +152,13 @@ func run(ctx context.Context, duration time.Duration, rounds int, out string) (e
 		}
 		rows = append(rows, fpRows...)
 	}
+	if candidateBin != "" {
+		candidate, err := measureCandidate(ctx, cluster, proxyArgs, b, fx)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, candidate...)
+	}
 	if floorRows {
 		floor, err := measureFloor(ctx, cluster, b, fx, dir)
 		if err != nil {
@@ -216,6 +224,26 @@ func measureThrough(ctx context.Context, b *bench, fx *fixture, proxy proxyAt, k
 		rows = append(rows, rowOf(res))
 	}
 	return rows, nil
+}
+
+var candidateBin string
+
+const candidateKeyPrefix = "candidate-"
+
+// candidateRowKeys are the workloads run through the candidate too: the passthrough ones.
+var candidateRowKeys = []string{"cert-1", "cert-16", "token-1", "token-16", "oidc-1", "list-1", "groups-1"}
+
+// measureCandidate runs the candidate-* rows through a second tenant-proxy from -candidate, with tenant-proxy's
+// flags, rotating direct, candidate and tenant-proxy in the same rounds. Separate runs of the bench differ by
+// more than most changes do (README, Performance); in one run's rounds both builds meet the same machine.
+func measureCandidate(ctx context.Context, cluster *testbed.Cluster, args []string, b *bench, fx *fixture) ([]row, error) {
+	c, err := cluster.StartProxy(ctx, candidateBin, "tenant-proxy-candidate", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Stop()
+	return measureThrough(ctx, b, fx, proxyAt{url: c.URL, comp: component{"candidate", c.PID()}},
+		candidateRowKeys, candidateKeyPrefix, ", candidate", proxyAt{url: b.proxyURL, comp: b.comps[proxyComp]})
 }
 
 var floorRows bool

@@ -194,9 +194,9 @@ func targets(rows []row) []target {
 	}
 	for _, r := range rows {
 		k := r.res.w.key
-		if slices.Contains(helmRowKeys, k) || strings.HasPrefix(k, floorKeyPrefix) {
+		if slices.Contains(helmRowKeys, k) || strings.HasPrefix(k, floorKeyPrefix) || strings.HasPrefix(k, candidateKeyPrefix) {
 			// The direct side's Helm runs in the bench process, not in the API server: no like-for-like CPU.
-			// The floor rows are not tenant-proxy's: they are compared with its rows below.
+			// The floor and candidate rows are not tenant-proxy's: they are compared with its rows below.
 			continue
 		}
 		check("proxy CPU per request <= 0.25x the API server's: "+k, []string{k}, func(rs []row) (bool, string) {
@@ -226,6 +226,18 @@ func targets(rows []row) []target {
 			detail: fmt.Sprintf("p50 %s vs %s, p99 %s vs %s, req/s %s vs %s of direct; proxy CPU %s vs %s ms per request (%s vs %s of the API server's)",
 				fmtX(r.p50x()), fmtX(floor.p50x()), fmtX(r.p99x()), fmtX(floor.p99x()), fmtX(r.rpsx()), fmtX(floor.rpsx()),
 				fmtCPU(r.proxy.cpuPerReq[proxyComp]), fmtCPU(floor.proxy.cpuPerReq[proxyComp]), fmtX(r.cpux()), fmtX(floor.cpux()))})
+	}
+	for _, k := range candidateRowKeys {
+		c, measured := byKey[candidateKeyPrefix+k]
+		if !measured || len(c.alongside) == 0 {
+			continue
+		}
+		r := row{res: c.res, direct: c.direct, proxy: c.alongside[0]} // tenant-proxy in the same rounds
+		out = append(out, target{info: true, what: "candidate build against tenant-proxy in the same rounds (no target): " + k,
+			detail: fmt.Sprintf("p50 %s vs %s, p99 %s vs %s, req/s %s vs %s of direct; proxy CPU %s vs %s ms per request (%s of tenant-proxy's)",
+				fmtX(c.p50x()), fmtX(r.p50x()), fmtX(c.p99x()), fmtX(r.p99x()), fmtX(c.rpsx()), fmtX(r.rpsx()),
+				fmtCPU(c.proxy.cpuPerReq[proxyComp]), fmtCPU(r.proxy.cpuPerReq[proxyComp]),
+				fmtX(ratio(c.proxy.cpuPerReq[proxyComp], r.proxy.cpuPerReq[proxyComp])))})
 	}
 	for _, k := range helmRowKeys {
 		if r, ok := byKey[k]; ok {

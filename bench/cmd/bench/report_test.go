@@ -21,18 +21,21 @@ func withAlongside(r row, proxyP50, proxyCPU time.Duration) row {
 	return r
 }
 
-// Floor rows are compared with tenant-proxy as measured in the same rounds (INFO), not with its own rows,
-// and are never tenant-proxy's own targets.
-func TestTargetsWithFloorRows(t *testing.T) {
+// Floor and candidate rows are compared with tenant-proxy as measured in the same rounds (INFO), not with
+// its own rows, and are never tenant-proxy's own targets.
+func TestTargetsWithComparedRows(t *testing.T) {
 	ms := time.Millisecond
+	const floorInfo, candidateInfo = "- **INFO** tenant-proxy against floorproxy", "- **INFO** candidate build against tenant-proxy"
 	tests := []struct {
 		name     string
 		rows     []row
-		wantInfo []string // substrings of the INFO line about the floor
+		info     string   // the start of the INFO line
+		wantInfo []string // substrings of that INFO line
 		wantNone []string // substrings no target line may contain
 	}{
 		{
 			name: "cert-1 and its floor",
+			info: floorInfo,
 			rows: []row{
 				testRow("cert-1", ms, 1500*time.Microsecond, 800*time.Microsecond, 400*time.Microsecond),
 				withAlongside(testRow("floor-cert-1", ms, 1200*time.Microsecond, 800*time.Microsecond, 240*time.Microsecond),
@@ -43,6 +46,7 @@ func TestTargetsWithFloorRows(t *testing.T) {
 		},
 		{
 			name: "a floor row without tenant-proxy in its rounds",
+			info: floorInfo,
 			rows: []row{
 				testRow("cert-1", ms, 1500*time.Microsecond, 800*time.Microsecond, 400*time.Microsecond),
 				testRow("floor-cert-1", ms, 1200*time.Microsecond, 800*time.Microsecond, 240*time.Microsecond),
@@ -51,21 +55,42 @@ func TestTargetsWithFloorRows(t *testing.T) {
 		},
 		{
 			name:     "no floor measured",
+			info:     floorInfo,
 			rows:     []row{testRow("cert-1", ms, 1300*time.Microsecond, 800*time.Microsecond, 300*time.Microsecond)},
-			wantNone: []string{"floorproxy"},
+			wantNone: []string{"floorproxy", "candidate"},
+		},
+		{
+			name: "token-1 and a candidate build",
+			info: candidateInfo,
+			rows: []row{
+				testRow("token-1", ms, 1500*time.Microsecond, 800*time.Microsecond, 400*time.Microsecond),
+				withAlongside(testRow("candidate-token-1", ms, 1400*time.Microsecond, 800*time.Microsecond, 270*time.Microsecond),
+					1600*time.Microsecond, 300*time.Microsecond),
+			},
+			wantInfo: []string{"(no target): token-1 — p50 1.40x vs 1.60x", "proxy CPU 0.270 vs 0.300 ms per request (0.90x of tenant-proxy's)"},
+			wantNone: []string{"API server's: candidate-token-1", "1.50x vs"},
+		},
+		{
+			name: "a candidate row without tenant-proxy in its rounds",
+			info: candidateInfo,
+			rows: []row{
+				testRow("cert-1", ms, 1500*time.Microsecond, 800*time.Microsecond, 400*time.Microsecond),
+				testRow("candidate-cert-1", ms, 1200*time.Microsecond, 800*time.Microsecond, 240*time.Microsecond),
+			},
+			wantNone: []string{"candidate build against tenant-proxy", "candidate-cert-1"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			text := targetsText(targets(tt.rows))
-			var floorLine string
+			var infoLine string
 			for _, line := range strings.Split(text, "\n") {
-				if strings.HasPrefix(line, "- **INFO** tenant-proxy against floorproxy") {
-					floorLine = line
+				if strings.HasPrefix(line, tt.info) {
+					infoLine = line
 				}
 			}
 			for _, want := range tt.wantInfo {
-				if !strings.Contains(floorLine, want) {
+				if !strings.Contains(infoLine, want) {
 					t.Errorf("no INFO line with %q:\n%s", want, text)
 				}
 			}
