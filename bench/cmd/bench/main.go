@@ -28,7 +28,7 @@ func main() {
 	duration := flag.Duration("duration", 3*time.Second, "length of one round of one side (direct or via the proxy)")
 	rounds := flag.Int("rounds", 4, "rounds per workload; each has one direct and one proxy run")
 	out := flag.String("out", "bench/results.md", "where to write the results as Markdown")
-	only := flag.String("only", "", "comma-separated workload keys to run (cert-1,cert-16,token-1,token-16,oidc-1,list-1,groups-1, "+
+	only := flag.String("only", "", "comma-separated workload keys to run (cert-1,cert-16,token-1,token-16,mixed-16,oidc-1,list-1,groups-1, "+
 		"helm for the rows helm-install, helm-uninstall and helm-list); empty runs all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the proxy, taken during the proxy rounds, to this file")
 	flag.BoolVar(&floorRows, "floor", false, "also run the selected cert-1, cert-16, token-1 and token-16 through floorproxy, the least a Go proxy in tenant-proxy's place does (TLS, a kept TokenReview, impersonation, httputil.ReverseProxy; rows floor-*)")
@@ -303,6 +303,7 @@ func workloads(fx *fixture) []workload {
 		{key: "cert-16", name: "GET, client certificate, 16 clients", path: getPath, id: fx.cert, clients: 16},
 		{key: "token-1", name: "GET, ServiceAccount token, 1 client", path: getPath, id: fx.token, clients: 1},
 		{key: "token-16", name: "GET, ServiceAccount token, 16 clients", path: getPath, id: fx.token, clients: 16},
+		{key: "mixed-16", name: "GET, 8 certificate and 8 token clients", path: getPath, id: fx.cert, alternate: &fx.token, clients: 16},
 		{key: "oidc-1", name: "GET, OIDC token, 1 client", path: getPath, id: fx.oidc, clients: 1},
 		{key: "list-1", name: "LIST 52 ConfigMaps, certificate, 1 client", path: listPath, id: fx.cert, clients: 1},
 		{key: "groups-1", name: "GET, certificate with 200 groups, 1 client", path: getPath, id: fx.groups, clients: 1},

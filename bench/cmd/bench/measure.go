@@ -20,6 +20,9 @@ type workload struct {
 	path    string
 	id      identity
 	clients int
+	// alternate, if set, is the identity of every second client (on both sides): one proxy serving callers that
+	// the API server impersonates in different modes (a ServiceAccount's legacy, a user's constrained).
+	alternate *identity
 	// accept is the Accept header; empty means application/json.
 	accept string
 	// direct, if set, is the direct side's equivalent of path as id: an administrator's list with the
@@ -124,6 +127,14 @@ func (b *bench) run(ctx context.Context, w workload, sides []*side) error {
 		var err error
 		if s.clients, err = newClients(w.clients, s.base, b.caPEM, s.id.cred); err != nil {
 			return err
+		}
+		if w.alternate != nil {
+			for i := 1; i < len(s.clients); i += 2 {
+				s.clients[i].transport.CloseIdleConnections()
+				if s.clients[i], err = newClient(s.base, b.caPEM, w.alternate.cred); err != nil {
+					return err
+				}
+			}
 		}
 		defer closeClients(s.clients)
 	}
