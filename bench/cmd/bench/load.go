@@ -44,10 +44,10 @@ func newClient(host string, caPEM []byte, cred credential) (*client, error) {
 	return &client{http: &http.Client{Transport: rt, Timeout: 30 * time.Second}, transport: transport}, nil
 }
 
-func newClients(n int, host string, caPEM []byte, cred credential) ([]*client, error) {
+func newClients(n int, host string, caPEM []byte, creds ...credential) ([]*client, error) {
 	clients := make([]*client, n)
 	for i := range clients {
-		c, err := newClient(host, caPEM, cred)
+		c, err := newClient(host, caPEM, creds[i%len(creds)]) // client i is creds[i mod len]
 		if err != nil {
 			return nil, err
 		}

@@ -32,7 +32,7 @@ func main() {
 		"helm for the rows helm-install, helm-uninstall and helm-list); empty runs all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the proxy, taken during the proxy rounds, to this file")
 	flag.BoolVar(&floorRows, "floor", false, "also run the selected cert-1, cert-16, token-1 and token-16 through floorproxy, the least a Go proxy in tenant-proxy's place does (TLS, a kept TokenReview, impersonation, httputil.ReverseProxy; rows floor-*)")
-	flag.StringVar(&candidateBin, "candidate", "", "also run the selected passthrough workloads through a second tenant-proxy started from this binary, in the same rounds as tenant-proxy (rows candidate-*): two builds compared on one machine in one run")
+	flag.StringVar(&candidateBin, "candidate", "", "also run the selected passthrough workloads through a second tenant-proxy started from this binary, in the same rounds as tenant-proxy (rows candidate-*): two builds compared on one machine in one run; with -rounds a multiple of 3, each side runs in each position of a round equally often")
 	flag.BoolVar(&frontProxyRows, "front-proxy", false, "also run the selected cert-1, cert-16, token-1 and groups-1 through a second proxy that sends identity upstream as front-proxy headers instead of impersonation (rows fp-*)")
 	flag.Parse()
 	selected = map[string]bool{}
@@ -231,7 +231,7 @@ var candidateBin string
 const candidateKeyPrefix = "candidate-"
 
 // candidateRowKeys are the workloads run through the candidate too: the passthrough ones.
-var candidateRowKeys = []string{"cert-1", "cert-16", "token-1", "token-16", "oidc-1", "list-1", "groups-1"}
+var candidateRowKeys = []string{"cert-1", "cert-16", "token-1", "token-16", "mixed-16", "oidc-1", "list-1", "groups-1"}
 
 // measureCandidate runs the candidate-* rows through a second tenant-proxy from -candidate, with tenant-proxy's
 // flags, rotating direct, candidate and tenant-proxy in the same rounds. Separate runs of the bench differ by

@@ -125,16 +125,12 @@ func (b *bench) measure(ctx context.Context, w workload, alongside ...proxyAt) *
 func (b *bench) run(ctx context.Context, w workload, sides []*side) error {
 	for _, s := range sides {
 		var err error
-		if s.clients, err = newClients(w.clients, s.base, b.caPEM, s.id.cred); err != nil {
-			return err
-		}
+		creds := []credential{s.id.cred}
 		if w.alternate != nil {
-			for i := 1; i < len(s.clients); i += 2 {
-				s.clients[i].transport.CloseIdleConnections()
-				if s.clients[i], err = newClient(s.base, b.caPEM, w.alternate.cred); err != nil {
-					return err
-				}
-			}
+			creds = append(creds, w.alternate.cred)
+		}
+		if s.clients, err = newClients(w.clients, s.base, b.caPEM, creds...); err != nil {
+			return err
 		}
 		defer closeClients(s.clients)
 	}
