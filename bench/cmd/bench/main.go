@@ -306,7 +306,8 @@ func workloads(fx *fixture) []workload {
 		{key: "mixed-16", name: "GET, 8 certificate and 8 token clients", path: getPath, id: fx.cert, alternate: &fx.token, clients: 16},
 		{key: "oidc-1", name: "GET, OIDC token, 1 client", path: getPath, id: fx.oidc, clients: 1},
 		{key: "list-1", name: "LIST 52 ConfigMaps, certificate, 1 client", path: listPath, id: fx.cert, clients: 1},
-		{key: "groups-1", name: "GET, certificate with 200 groups, 1 client", path: getPath, id: fx.groups, clients: 1},
+		{key: "groups-1", name: "GET, certificate with 200 groups, 1 client", path: getPath, id: fx.groups, clients: 1,
+			baseline: &fx.cert, baselineName: "GET, client certificate (2 groups), 1 client, in the 200-group rows' rounds"},
 	}
 }
 

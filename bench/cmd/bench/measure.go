@@ -23,6 +23,10 @@ type workload struct {
 	// alternate, if set, is the identity of every second client (on both sides): one proxy serving callers that
 	// the API server impersonates in different modes (a ServiceAccount's legacy, a user's constrained).
 	alternate *identity
+	// baseline, if set, is a second identity whose same request is measured too, directly and via the proxy, in
+	// the same rounds: a target that compares two callers then compares them on the same machine.
+	baseline     *identity
+	baselineName string // its row's name
 	// accept is the Accept header; empty means application/json.
 	accept string
 	// direct, if set, is the direct side's equivalent of path as id: an administrator's list with the
@@ -73,7 +77,9 @@ type result struct {
 	// alongside are further proxies measured in the same rounds as direct and proxy (tenant-proxy beside
 	// the floor): comparing them with proxy is fair only if neither ran on a machine warmer than the other's.
 	alongside []*side
-	err       error // why the workload stopped early, if it did
+	// baselineDirect and baselineProxy are w.baseline's sides, nil without one.
+	baselineDirect, baselineProxy *side
+	err                           error // why the workload stopped early, if it did
 }
 
 // proxyAt is a proxy to measure alongside bench.proxyURL: its URL and the process its CPU is charged to.
@@ -117,6 +123,12 @@ func (b *bench) measure(ctx context.Context, w workload, alongside ...proxyAt) *
 		s := newSide(a.comp.name, a.url, p, comps)
 		res.alongside = append(res.alongside, s)
 		sides = append(sides, s)
+	}
+	if w.baseline != nil {
+		br := request{paths: p.paths, id: *w.baseline}
+		res.baselineDirect = newSide("base-direct", b.directURL, br, b.comps)
+		res.baselineProxy = newSide("base-proxy", b.proxyURL, br, b.comps)
+		sides = append(sides, res.baselineDirect, res.baselineProxy)
 	}
 	res.err = b.run(ctx, w, sides)
 	return res

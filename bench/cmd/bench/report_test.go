@@ -102,3 +102,48 @@ func TestTargetsWithComparedRows(t *testing.T) {
 		})
 	}
 }
+
+// The 200-group target compares the 200-group user with the 2-group user measured in the same rounds, never
+// with the cert-1 row, which ran minutes earlier on another load.
+func TestGroupsTargetUsesItsOwnRounds(t *testing.T) {
+	us := time.Microsecond
+	groups := testRow("groups-1", 1400*us, 2070*us, 900*us, 300*us)
+	withBaseline := groups
+	withBaseline.baseline = &row{res: &result{w: workload{key: "groups-1-baseline"}},
+		direct: stats{p50: 1300 * us, cpuPerReq: []time.Duration{0, 0, 0}}, proxy: stats{p50: 1600 * us, cpuPerReq: []time.Duration{0, 0, 0}}}
+	loadedCert := testRow("cert-1", 1730*us, 2380*us, 900*us, 300*us) // 2070/2380 would pass
+	tests := []struct {
+		name string
+		rows []row
+		want string
+	}{
+		{"baseline in the same rounds", []row{loadedCert, withBaseline},
+			"- **MISS** 200 groups: proxy p50 <= 1.2x the 2-group certificate user's proxy p50 in the same rounds — 2.07 vs 1.60 ms (1.29x); directly 1.40 vs 1.30 ms (1.08x)"},
+		{"no baseline", []row{loadedCert, groups},
+			"- **MISS** 200 groups: proxy p50 <= 1.2x the 2-group certificate user's proxy p50 in the same rounds — the 2-group user was not measured in its rounds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if text := targetsText(targets(tt.rows)); !strings.Contains(text, tt.want) {
+				t.Errorf("want %q in:\n%s", tt.want, text)
+			}
+		})
+	}
+}
+
+// A workload's baseline is its own row in the results table, right after the workload's.
+func TestResultsTableShowsBaseline(t *testing.T) {
+	r := testRow("groups-1", time.Millisecond, 2*time.Millisecond, time.Millisecond, time.Millisecond)
+	r.res.w.name = "200 groups"
+	b := testRow("groups-1-baseline", time.Millisecond, 1500*time.Microsecond, time.Millisecond, time.Millisecond)
+	b.res.w.name = "2 groups, same rounds"
+	r.baseline = &b
+	table := resultsTable([]row{r})
+	i, j := strings.Index(table, "| 200 groups"), strings.Index(table, "| 2 groups, same rounds")
+	if i < 0 || j < i {
+		t.Fatalf("baseline row missing or before its workload:\n%s", table)
+	}
+	if !strings.Contains(table[j:], "1.50x") {
+		t.Errorf("baseline row without its own ratio:\n%s", table)
+	}
+}
